@@ -1,0 +1,526 @@
+"""The blocking face: :func:`connect` and :class:`ClientConnection`.
+
+This is the I/O layer over the sans-IO engine. Each connection owns one reader
+greenlet that reads the socket, feeds :class:`~geventws.protocol.Protocol`,
+answers pings and close frames, and queues messages for :meth:`recv`. Writes from
+any greenlet are serialized by a lock so frames never interleave. Everything
+blocking is gevent's, so a caller blocks only its own greenlet.
+
+Flow control: once ``max_queue`` messages wait unread, the reader stops reading
+the socket, so the kernel's buffers fill and TCP slows the server down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Callable, Optional, Union
+
+import gevent
+import gevent.event
+import gevent.lock
+import gevent.queue
+import gevent.socket
+
+from . import __version__
+from .events import Pong
+from .exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidURI,
+    OpenTimeout,
+    ProtocolError,
+    WebSocketException,
+)
+from .handshake import ClientHandshake, HandshakeResult
+from .negotiation import Negotiation, start_negotiation
+from .protocol import InvalidState, Protocol, Role, State
+from .transport import open_stream
+from .uri import WebSocketURI, parse_uri
+
+__all__ = ["DEFAULT_USER_AGENT", "ClientConnection", "connect"]
+
+DEFAULT_USER_AGENT = f"geventws/{__version__}"
+
+Data = Union[str, bytes, bytearray, memoryview]
+HeadersLike = Union[Mapping[str, str], Iterable[tuple[str, str]]]
+
+_RECV_SIZE = 256 * 1024
+_CLOSED = object()  # queue sentinel: the connection ended
+
+
+class ClientConnection:
+    """An open WebSocket connection (use :func:`connect` to make one).
+
+    Iterate over it to receive messages until a normal close; use it as a context
+    manager to close it on the way out.
+    """
+
+    def __init__(
+        self,
+        sock: Any,
+        protocol: Protocol,
+        handshake: HandshakeResult,
+        *,
+        uri: WebSocketURI,
+        negotiation: Optional[Negotiation] = None,
+        close_timeout: Optional[float] = 10,
+        ping_interval: Optional[float] = 20,
+        ping_timeout: Optional[float] = 20,
+        max_queue: Optional[int] = 16,
+    ) -> None:
+        self.uri = uri
+        self.protocol = protocol
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_queue = max_queue
+        #: Response headers of the handshake, ``(lower-case name, value)`` pairs.
+        self.response_headers = handshake.headers
+        #: The subprotocol the server selected, or ``None``.
+        self.subprotocol: Optional[str] = handshake.subprotocol
+        #: The server's ``Sec-WebSocket-Extensions`` value ("" when none).
+        self.extensions: str = handshake.extensions_header
+        self._negotiation = negotiation
+        self._sock = sock
+        self._write_lock = gevent.lock.RLock()
+        self._messages: gevent.queue.Queue = gevent.queue.Queue()
+        self._can_read = gevent.event.Event()
+        self._can_read.set()
+        self._pings: dict[bytes, tuple[gevent.event.AsyncResult, float]] = {}
+        self._closed = gevent.event.Event()
+        self._close_callbacks: list[Callable[[ClientConnection], None]] = []
+        self._keepalive: Optional[gevent.Greenlet] = None
+        self._reader = gevent.spawn(self._read_loop, handshake.trailing_data)
+        if ping_interval is not None:
+            self._keepalive = gevent.spawn_later(ping_interval, self._keepalive_tick)
+
+    # -- public API -----------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """``OPEN``, ``CLOSING`` or ``CLOSED``."""
+        return State.CLOSED if self._closed.is_set() else self.protocol.state
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The close code received (1005: frame had none, 1006: no frame); ``None`` while open."""
+        if not self._closed.is_set():
+            return None
+        return self.protocol.close_exc.code
+
+    @property
+    def close_reason(self) -> Optional[str]:
+        """The close reason received; ``None`` while open."""
+        if not self._closed.is_set():
+            return None
+        return self.protocol.close_exc.reason
+
+    def send(self, message: Union[Data, Iterable[Data]]) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable of ``str`` or of bytes-likes is sent as one fragmented message,
+        a frame per item. Raises :class:`ConnectionClosed` once closing has begun
+        and ``TypeError`` for anything else.
+        """
+        if isinstance(message, str):
+            with self._write_lock:
+                self._call(self.protocol.send_text, message.encode("utf-8"))
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            with self._write_lock:
+                self._call(self.protocol.send_binary, message)
+        elif isinstance(message, Mapping):
+            raise TypeError("a mapping is not a message; encode it first")
+        elif isinstance(message, Iterable):
+            self._send_fragments(message)
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+
+    def _send_fragments(self, fragments: Iterable[Data]) -> None:
+        with self._write_lock:
+            iterator = iter(fragments)
+            first = next(iterator, None)
+            if first is None:
+                return
+            text = isinstance(first, str)
+            if not text and not isinstance(first, (bytes, bytearray, memoryview)):
+                raise TypeError("fragments must be str or bytes-like")
+            pending: Any = first
+            started = False
+            for fragment in iterator:
+                if isinstance(fragment, str) is not text or not isinstance(
+                    fragment, (str, bytes, bytearray, memoryview)
+                ):
+                    self._abort_fragments(started)
+                    raise TypeError("all fragments must be str, or all bytes-like")
+                self._send_fragment(pending, text, started, fin=False)
+                started = True
+                pending = fragment
+            self._send_fragment(pending, text, started, fin=True)
+
+    def _send_fragment(self, data: Data, text: bool, started: bool, fin: bool) -> None:
+        if started:
+            self._call(self.protocol.send_continuation, data, fin)
+        elif text:
+            self._call(self.protocol.send_text, data, fin)
+        else:
+            self._call(self.protocol.send_binary, data, fin)
+
+    def _abort_fragments(self, started: bool) -> None:
+        # A half-sent message cannot be taken back: fail the connection (1011).
+        if started:
+            self._fail(1011, "error in fragmented message")
+
+    def recv(self, timeout: Optional[float] = None) -> Union[str, bytes]:
+        """Return the next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :class:`ConnectionClosed` once the connection has ended and every
+        received message was returned, ``TimeoutError`` when ``timeout`` runs out.
+        """
+        try:
+            message = self._messages.get(timeout=timeout)
+        except gevent.queue.Empty:
+            raise TimeoutError(f"no message within {timeout} s") from None
+        if message is _CLOSED:
+            self._messages.put(_CLOSED)  # every later recv() sees the end too
+            raise self.protocol.close_exc
+        if not self._can_read.is_set() and self._messages.qsize() <= self._low_water():
+            self._can_read.set()
+        return message  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[Union[str, bytes]]:
+        """Messages until the connection closes; a 1000/1001 close ends the loop quietly."""
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code in (1000, 1001) and \
+                        self.protocol.failure is None:
+                    return
+                if exc.rcvd is None and exc.sent is not None and exc.sent.code in (1000, 1001) \
+                        and self.protocol.failure is None and self.protocol.eof_received:
+                    return
+                raise
+
+    def ping(self, data: Union[str, bytes, None] = None) -> gevent.event.AsyncResult:
+        """Send a ping; the result resolves to the round-trip time in seconds when the pong
+        arrives (``result.get(timeout=...)``), or to :class:`ConnectionClosed`.
+
+        Without ``data`` a unique 4-byte payload is chosen.
+        """
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        with self._write_lock:
+            if data is None:
+                data = _unique_payload(self._pings)
+            elif data in self._pings:
+                raise ValueError("a ping with this payload is already waiting for its pong")
+            result = gevent.event.AsyncResult()
+            self._call(self.protocol.send_ping, data)
+            self._pings[data] = (result, time.monotonic())
+        return result
+
+    def pong(self, data: Union[str, bytes] = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        with self._write_lock:
+            self._call(self.protocol.send_pong, data)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake and wait (up to ``close_timeout``) for it to end.
+
+        Idempotent: closing a closed connection does nothing.
+        """
+        if not 1000 <= code <= 4999 or code in (1004, 1005, 1006, 1015):
+            raise ValueError(f"invalid close code {code}")
+        if len(reason.encode("utf-8")) > 123:
+            raise ValueError("close reason is limited to 123 bytes of UTF-8")
+        with self._write_lock:
+            if self.protocol.state is State.OPEN and not self._closed.is_set():
+                try:
+                    self.protocol.send_close(code, reason)
+                    self._flush()
+                except OSError:
+                    self._abort()
+        self.wait_closed(None if self.close_timeout is None else self.close_timeout + 1)
+        if not self._closed.is_set():
+            self._abort()
+            self._closed.wait()
+
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        """Block until the connection has fully ended; ``False`` if ``timeout`` ran out."""
+        return bool(self._closed.wait(timeout))
+
+    def add_close_callback(self, callback: Callable[[ClientConnection], None]) -> None:
+        """Call ``callback(self)`` once the connection has ended (from the reader greenlet)."""
+        if self._closed.is_set():
+            callback(self)
+        else:
+            self._close_callbacks.append(callback)
+
+    def __enter__(self) -> ClientConnection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ClientConnection {self.uri.host}:{self.uri.port} {self.state.name}>"
+
+    # -- internals ------------------------------------------------------------
+
+    def _low_water(self) -> int:
+        return (self.max_queue or 0) // 4
+
+    def _call(self, method: Callable[..., None], *args: Any) -> None:
+        """Run a protocol send method and write its output (write lock held)."""
+        try:
+            method(*args)
+        except InvalidState:
+            raise self.protocol.close_exc from None
+        self._flush()
+
+    def _flush(self) -> None:
+        out = self.protocol.data_to_send()
+        if not out:
+            return
+        sock = self._sock
+        try:
+            if self._negotiation is not None:
+                self._negotiation.observe_sent(out)
+            for chunk in out:
+                sock.sendall(chunk)
+        except OSError as exc:
+            self._abort()
+            raise self.protocol.close_exc from exc
+
+    def _fail(self, code: int, reason: str) -> None:
+        with self._write_lock:
+            self.protocol.fail(code, reason)
+            try:
+                self._flush()
+            except ConnectionClosed:
+                pass
+
+    def _abort(self) -> None:
+        """Close the socket now; the reader then sees the end and cleans up."""
+        try:
+            self._sock.close()
+        except OSError:  # pragma: no cover
+            pass
+        if self._reader.dead:
+            self._finish()
+
+    def _read_loop(self, initial: bytes) -> None:
+        protocol = self.protocol
+        sock = self._sock
+        messages = self._messages
+        max_queue = self.max_queue
+        negotiation = self._negotiation
+        data = initial
+        try:
+            while True:
+                if data:
+                    if negotiation is not None:
+                        negotiation.observe_received(data)
+                    protocol.receive_data(data)
+                    if protocol._out:
+                        with self._write_lock:
+                            self._flush()
+                    for event in protocol.events_received():
+                        if isinstance(event, (str, bytes)):
+                            messages.put(event)
+                        elif isinstance(event, Pong):
+                            self._pong(event.data)
+                    if protocol.state is not State.OPEN:
+                        # Closing: wait for the peer's close frame and TCP end, bounded.
+                        sock.settimeout(self.close_timeout)
+                        if protocol.state is State.CLOSED:
+                            break
+                if max_queue is not None and messages.qsize() >= max_queue:
+                    self._can_read.clear()
+                    self._can_read.wait()
+                data = sock.recv(_RECV_SIZE)
+                if not data:
+                    protocol.receive_eof()
+                    break
+        except (OSError, ConnectionClosed):
+            # Reset, timeout while closing, or the socket was closed under us.
+            if protocol.state is not State.CLOSED:
+                protocol.receive_eof()
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._closed.is_set():
+            return
+        try:
+            self._sock.close()
+        except OSError:  # pragma: no cover
+            pass
+        if self._keepalive is not None:
+            self._keepalive.kill(block=False)
+        exc = self.protocol.close_exc
+        for result, _ in self._pings.values():
+            result.set_exception(exc)
+        self._pings.clear()
+        self._messages.put(_CLOSED)
+        self._can_read.set()
+        self._closed.set()
+        for callback in self._close_callbacks:
+            try:
+                callback(self)
+            except Exception:  # pragma: no cover - callbacks are ours
+                import logging
+
+                logging.getLogger("geventws").exception("close callback failed")
+        self._close_callbacks.clear()
+
+    def _pong(self, data: bytes) -> None:
+        """Resolve the ping this pong answers, and every older one (RFC 6455 §5.5.3)."""
+        if data not in self._pings:
+            return
+        now = time.monotonic()
+        for key in list(self._pings):
+            result, sent_at = self._pings.pop(key)
+            result.set(now - sent_at)
+            if key == data:
+                break
+
+    def _keepalive_tick(self) -> None:
+        try:
+            waiter = self.ping()
+        except ConnectionClosed:
+            return
+        try:
+            waiter.get(timeout=self.ping_timeout)
+        except gevent.Timeout:
+            self._fail(1011, "keepalive ping timeout")
+            self._abort()
+            return
+        except ConnectionClosed:
+            return
+        if self.ping_interval is not None and not self._closed.is_set():
+            self._keepalive = gevent.spawn_later(self.ping_interval, self._keepalive_tick)
+
+
+def _unique_payload(taken: Mapping[bytes, Any]) -> bytes:
+    import os
+
+    while True:
+        data = os.urandom(4)
+        if data not in taken:
+            return data
+
+
+def connect(
+    uri: str,
+    *,
+    subprotocols: Optional[Sequence[str]] = None,
+    additional_headers: Optional[HeadersLike] = None,
+    origin: Optional[str] = None,
+    user_agent_header: Optional[str] = DEFAULT_USER_AGENT,
+    compression: Optional[str] = "deflate",
+    open_timeout: Optional[float] = 10,
+    close_timeout: Optional[float] = 10,
+    ping_interval: Optional[float] = 20,
+    ping_timeout: Optional[float] = 20,
+    max_size: Optional[int] = 2**20,
+    max_queue: Optional[int] = 16,
+    ssl: Any = None,
+    server_hostname: Optional[str] = None,
+    proxy: Optional[str] = None,
+    sock: Any = None,
+    plugins: Any = None,
+    disable_plugins: Sequence[str] = (),
+    plugin_options: Optional[Mapping[str, Any]] = None,
+) -> ClientConnection:
+    """Open a WebSocket connection to ``uri`` and return it once the handshake is done.
+
+    Options are named as in ``websockets`` (see the README's option table). Raises
+    :class:`InvalidURI`, :class:`InvalidHandshake` (and its :class:`InvalidStatus`,
+    :class:`OpenTimeout` subclasses), or ``OSError`` for a refused connection,
+    DNS failure or TLS verification failure. Only ``open_timeout`` bounds the
+    whole opening: DNS, TCP, TLS, and the HTTP upgrade.
+    """
+    parsed = parse_uri(uri)
+    if compression not in ("deflate", None):
+        raise ValueError(f"unsupported compression {compression!r}: use 'deflate' or None")
+    if max_size is not None and max_size < 0:
+        raise ValueError("max_size must be None or >= 0")
+    headers: list[tuple[str, str]] = []
+    if additional_headers is not None:
+        items = additional_headers.items() if isinstance(additional_headers, Mapping) \
+            else additional_headers
+        headers = [(str(k), str(v)) for k, v in items]
+    if parsed.user_info is not None and not any(k.lower() == "authorization" for k, _ in headers):
+        import base64
+
+        creds = ":".join(parsed.user_info).encode("utf-8")
+        headers.append(("Authorization", "Basic " + base64.b64encode(creds).decode("ascii")))
+    negotiation = start_negotiation(
+        parsed,
+        subprotocols=list(subprotocols or ()),
+        compression=compression,
+        max_size=max_size,
+        plugins=plugins,
+        disable_plugins=disable_plugins,
+        plugin_options=plugin_options or {},
+    )
+    headers = negotiation.request_headers(headers)
+    handshake = ClientHandshake(
+        parsed.host_header,
+        parsed.resource_name,
+        origin=origin,
+        subprotocols=negotiation.subprotocols,
+        extensions_offer=negotiation.extensions_offer,
+        additional_headers=headers,
+        user_agent=user_agent_header,
+    )
+    timer = gevent.Timeout(open_timeout, OpenTimeout(f"opening handshake timed out after "
+                                                     f"{open_timeout} s"))
+    stream: Any = None
+    timer.start()
+    try:
+        stream = open_stream(parsed, ssl=ssl, server_hostname=server_hostname, proxy=proxy,
+                             sock=sock)
+        stream.sendall(handshake.request_bytes())
+        result: Optional[HandshakeResult] = None
+        while result is None:
+            data = stream.recv(_RECV_SIZE)
+            result = handshake.receive_data(data)
+            if result is None and not data:  # pragma: no cover - receive_data raises
+                raise InvalidHandshake("connection closed during the opening handshake")
+        extensions = negotiation.accept(result)
+        protocol = Protocol(Role.CLIENT, max_size=max_size, extensions=extensions)
+    except BaseException:
+        if stream is not None:
+            stream.close()
+        elif sock is not None:
+            sock.close()
+        raise
+    finally:
+        timer.close()
+    connection = ClientConnection(
+        stream,
+        protocol,
+        result,
+        uri=parsed,
+        negotiation=negotiation,
+        close_timeout=close_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        max_queue=max_queue,
+    )
+    negotiation.opened(connection)
+    return connection
+
+
+__all__ += ["ConnectionClosed", "InvalidURI", "ProtocolError", "WebSocketException"]

@@ -1,0 +1,95 @@
+"""Opening the byte stream: DNS, TCP (IPv4/IPv6), TLS, optional HTTP proxy tunnel.
+
+This is the one place geventws creates sockets. It uses ``gevent.socket`` and
+``gevent.ssl`` explicitly, so it cooperates with other greenlets whether or not
+the application called ``gevent.monkey.patch_all()``: name resolution goes
+through gevent's resolver and every wait yields to the hub.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl as ssl_module
+import urllib.parse
+from typing import Any, Optional
+
+import gevent.socket
+import gevent.ssl
+import h11
+
+from .exceptions import InvalidHandshake, InvalidStatus
+from .uri import WebSocketURI
+
+__all__ = ["open_stream"]
+
+_RECV_SIZE = 65536
+
+
+def open_stream(
+    uri: WebSocketURI,
+    *,
+    ssl: Optional[ssl_module.SSLContext] = None,
+    server_hostname: Optional[str] = None,
+    proxy: Optional[str] = None,
+    sock: Optional[Any] = None,
+) -> Any:
+    """Return a connected (and, for ``wss``, TLS-wrapped) gevent socket.
+
+    The caller bounds the whole of it with ``open_timeout`` (a ``gevent.Timeout``),
+    so nothing here sets its own deadline. ``sock`` lets a caller bring a
+    connected socket (a Unix socket, a test double); ``proxy`` is an ``http://``
+    proxy reached with ``CONNECT``.
+    """
+    if sock is None:
+        if proxy is not None:
+            sock = _connect_via_proxy(proxy, uri.host, uri.port)
+        else:
+            sock = gevent.socket.create_connection((uri.host, uri.port))
+    sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
+    if uri.secure or ssl is not None:
+        if not uri.secure:
+            raise ValueError("an ssl context was given for a ws:// URI; use wss://")
+        context = ssl if ssl is not None else ssl_module.create_default_context()
+        hostname = server_hostname if server_hostname is not None else uri.host
+        try:
+            sock = gevent.ssl.SSLSocket(sock=sock, server_hostname=hostname, _context=context)
+        except BaseException:
+            sock.close()
+            raise
+    return sock
+
+
+def _connect_via_proxy(proxy: str, host: str, port: int) -> Any:
+    """Open a tunnel through an HTTP proxy with ``CONNECT host:port`` (RFC 9110 §9.3.6)."""
+    parsed = urllib.parse.urlsplit(proxy)
+    if parsed.scheme != "http" or not parsed.hostname:
+        raise ValueError(f"unsupported proxy {proxy!r}: only http:// proxies are supported")
+    sock = gevent.socket.create_connection((parsed.hostname, parsed.port or 8080))
+    try:
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        headers = [("Host", target)]
+        if parsed.username is not None:
+            creds = f"{urllib.parse.unquote(parsed.username)}:" \
+                    f"{urllib.parse.unquote(parsed.password or '')}"
+            headers.append(("Proxy-Authorization",
+                            "Basic " + base64.b64encode(creds.encode()).decode()))
+        conn = h11.Connection(h11.CLIENT)
+        request = h11.Request(method="CONNECT", target=target, headers=headers)
+        sock.sendall(conn.send(request) + conn.send(h11.EndOfMessage()))
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = sock.recv(_RECV_SIZE)
+                if not data:
+                    raise InvalidHandshake("proxy closed the connection during CONNECT")
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Response):
+                if not 200 <= event.status_code < 300:
+                    raise InvalidStatus(event.status_code, event.reason.decode("latin-1"))
+                if conn.trailing_data[0]:
+                    raise InvalidHandshake("proxy sent data after its CONNECT response")
+                return sock
+    except BaseException:
+        sock.close()
+        raise
