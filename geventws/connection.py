@@ -244,9 +244,8 @@ class ClientConnection:
                     self._flush()
                 except OSError:
                     self._abort()
-        self.wait_closed(None if self.close_timeout is None else self.close_timeout + 1)
-        if not self._closed.is_set():
-            self._abort()
+        if not self.wait_closed(self.close_timeout):
+            self._abort()  # the peer did not finish the closing handshake in time
             self._closed.wait()
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Union
 
 import gevent
 import gevent.lock
+import gevent.pool
 import gevent.server
 import h11
 
@@ -100,7 +101,8 @@ class WebSocketServer:
         self.handler = handler
         self.subprotocols = list(subprotocols)
         self.max_size = max_size
-        self._server = gevent.server.StreamServer((host, port), self._handle)
+        self._server = gevent.server.StreamServer((host, port), self._handle,
+                                                   spawn=gevent.pool.Pool())
 
     @property
     def port(self) -> int:
