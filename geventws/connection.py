@@ -242,8 +242,9 @@ class ClientConnection:
                 try:
                     self.protocol.send_close(code, reason)
                     self._flush()
-                except OSError:
-                    self._abort()
+                except ConnectionClosed:
+                    pass  # the write failed; _flush already aborted
+        self._can_read.set()  # resume a paused reader: the close frame must be read
         if not self.wait_closed(self.close_timeout):
             self._abort()  # the peer did not finish the closing handshake in time
             self._closed.wait()
@@ -314,6 +315,7 @@ class ClientConnection:
             self._sock.close()
         except OSError:  # pragma: no cover
             pass
+        self._can_read.set()  # a paused reader wakes up, meets the closed socket and ends
         if self._reader.dead:
             self._finish()
 
@@ -343,7 +345,10 @@ class ClientConnection:
                         sock.settimeout(self.close_timeout)
                         if protocol.state is State.CLOSED:
                             break
-                if max_queue is not None and messages.qsize() >= max_queue:
+                if (max_queue is not None and messages.qsize() >= max_queue
+                        and protocol.state is State.OPEN):
+                    # Pause reading; TCP pushes back. Never while closing, so the
+                    # closing handshake completes even if nobody reads.
                     self._can_read.clear()
                     self._can_read.wait()
                 data = sock.recv(_RECV_SIZE)

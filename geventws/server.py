@@ -136,10 +136,13 @@ class WebSocketServer:
                 self.handler(conn)
             except (OSError, InvalidState):
                 pass
-            conn.close()
-            # Server closes TCP after the closing handshake (RFC 6455 §7.1.1): wait for the
-            # client's close frame briefly, then end.
-            self._drain(conn)
+            try:
+                conn.close()
+                # Server closes TCP after the closing handshake (RFC 6455 §7.1.1): wait for
+                # the client's close frame briefly, then end.
+                self._drain(conn)
+            except OSError:
+                pass  # the client is gone already
         except Exception:  # pragma: no cover - logged, never crashes the server
             log.exception("connection handler failed")
         finally:
