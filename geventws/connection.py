@@ -190,12 +190,13 @@ class ClientConnection:
         return message  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Union[str, bytes]]:
-        """Messages until the connection closes; a 1000/1001 close ends the loop quietly."""
+        """Messages until the connection closes; a 1000/1001 close ends the loop quietly,
+        as does a close frame without status code (1005, RFC 6455 §7.1.5: a normal close)."""
         while True:
             try:
                 yield self.recv()
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code in (1000, 1001) and \
+                if exc.rcvd is not None and exc.rcvd.code in (1000, 1001, 1005) and \
                         self.protocol.failure is None:
                     return
                 if exc.rcvd is None and exc.sent is not None and exc.sent.code in (1000, 1001) \
