@@ -27,10 +27,10 @@ import sys
 import tempfile
 import time
 import uuid
-from urllib.parse import urlencode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import urlencode
 
 import gevent
 import pytest
@@ -65,7 +65,7 @@ class Peer:
 
     def __init__(self, name: str, command: list[str]) -> None:
         self.name = name
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
         )
@@ -283,10 +283,13 @@ def test_fragmented_binary_from_us(open_ws):
 
 
 def test_fragmented_messages_from_server(open_ws):
-    """Text fragments split inside UTF-8 sequences, binary ones with an empty fragment."""
+    """Text fragments split inside UTF-8 sequences and interleaved with a ping, binary
+    fragments with an empty one."""
     ws = open_ws("/fragments")
     assert ws.recv(timeout=T) == FRAGMENTED_TEXT
     assert ws.recv(timeout=T) == FRAGMENTED_BINARY
+    # The server pinged between two text fragments; our pong came back mid-message.
+    assert ws.recv(timeout=T) == "pong:mid-message"
     ws.send("still open")
     assert ws.recv(timeout=T) == "still open"
 
@@ -341,7 +344,9 @@ def test_we_close_normally(open_ws):
         (1001, "going away", ConnectionClosedOK),
         (4001, "bye", ConnectionClosedError),
         (1011, "server error — é", ConnectionClosedError),
+        (4002, "é" * 61 + "!", ConnectionClosedError),  # the longest reason: 123 bytes
     ],
+    ids=["1000", "1001", "4001", "1011", "4002-long-reason"],
 )
 def test_server_closes(open_ws, code, reason, exc_type):
     token = uuid.uuid4().hex
@@ -363,6 +368,26 @@ def test_iteration_ends_cleanly(open_ws, code):
     with gevent.Timeout(T):
         assert list(ws) == ["message 0", "message 1", "message 2"]
     assert ws.close_code == code
+
+
+def test_server_closes_without_status_code(open_ws):
+    """An empty close frame: code 1005 (RFC 6455 §7.1.5), a normal closure, echoed empty."""
+    ws = open_ws("/close?send=1")
+    with gevent.Timeout(T):
+        assert list(ws) == ["message 0"]
+    assert (ws.close_code, ws.close_reason) == (1005, "")
+    with pytest.raises(ConnectionClosedOK) as info:
+        ws.recv(timeout=T)
+    assert info.value.sent is not None and info.value.sent.code == 1005
+
+
+def test_server_drops_tcp_without_close_frame(open_ws):
+    ws = open_ws("/abort")
+    assert ws.recv(timeout=T) == "last words"
+    with pytest.raises(ConnectionClosedError) as info:
+        ws.recv(timeout=T)
+    assert info.value.rcvd is None
+    assert ws.close_code == 1006
 
 
 def test_iteration_raises_on_error_close(open_ws):

@@ -82,8 +82,13 @@ async def close_route(request: web.Request) -> web.StreamResponse:
     ws = await open_ws(request)
     for i in range(int(request.query.get("send", "0"))):
         await ws.send_str(f"message {i}")
-    await ws.close(code=int(request.query["code"]),
-                   message=request.query.get("reason", "").encode())
+    if "code" in request.query:
+        await ws.close(code=int(request.query["code"]),
+                       message=request.query.get("reason", "").encode())
+    else:  # aiohttp always sends a status code: write the empty close frame ourselves
+        assert request.transport is not None
+        request.transport.write(raw_frame(0x8, b"", True))
+        await ws.receive(timeout=5)  # the client's answer (aiohttp then closes the transport)
     # After a server-initiated close, aiohttp keeps the code of the client's reply
     # (not its reason).
     record(request.query.get("id"), ws.close_code, None)
@@ -113,20 +118,32 @@ async def send_route(request: web.Request) -> web.StreamResponse:
 
 
 async def fragments_route(request: web.Request) -> web.StreamResponse:
-    ws = await open_ws(request)
+    ws = await open_ws(request, autoping=False)  # so that the pong reaches us
     transport = request.transport
     assert transport is not None
     for opcode, parts in ((0x1, TEXT_FRAGMENTS), (0x2, BINARY_FRAGMENTS)):
         for i, part in enumerate(parts):
+            if opcode == 0x1 and i == 2:  # a control frame between fragments (RFC 6455 §5.4)
+                transport.write(raw_frame(0x9, b"mid-message", True))
             transport.write(raw_frame(opcode if i == 0 else 0x0, part, i == len(parts) - 1))
+    if not await wait_pong(ws):
+        return ws
     await echo(ws)
     return ws
 
 
-async def ping_route(request: web.Request) -> web.StreamResponse:
-    ws = await open_ws(request, autoping=False)  # so that the pong reaches us
+async def abort_route(request: web.Request) -> web.StreamResponse:
+    ws = await open_ws(request)
+    await ws.send_str("last words")
+    assert request.transport is not None
+    request.transport.abort()  # no close frame, just the end of TCP
+    return ws
 
-    async def wait_pong() -> bool:
+
+async def wait_pong(ws: web.WebSocketResponse) -> bool:
+    """Send "pong:<payload>" for the next pong (or "no pong" after 5 s); False if it closed."""
+
+    async def first_pong() -> bool:
         while True:
             msg = await ws.receive()
             if msg.type is WSMsgType.PONG:
@@ -137,13 +154,18 @@ async def ping_route(request: web.Request) -> web.StreamResponse:
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 return False
 
-    await ws.ping(b"srv-ping")
     try:
-        if not await asyncio.wait_for(wait_pong(), 5):
-            return ws
+        return await asyncio.wait_for(first_pong(), 5)
     except asyncio.TimeoutError:
         await ws.send_str("no pong")
-    await echo(ws)
+        return True
+
+
+async def ping_route(request: web.Request) -> web.StreamResponse:
+    ws = await open_ws(request, autoping=False)  # so that the pong reaches us
+    await ws.ping(b"srv-ping")
+    if await wait_pong(ws):
+        await echo(ws)
     return ws
 
 
@@ -169,6 +191,7 @@ def make_app(compress: bool) -> web.Application:
     app.router.add_get("/ping", ping_route)
     app.router.add_get("/subprotocol", subprotocol_route)
     app.router.add_get("/reject", reject_route)
+    app.router.add_get("/abort", abort_route)
     return app
 
 

@@ -7,11 +7,14 @@ dead test run never leaves it behind). Routes (the same on every peer):
 
 ``/echo[?id=T]``       echo each message; record the close code/reason the client sent under T
 ``/close?code=C&reason=R[&send=N][&id=T]``
-                       send N text messages "message i", close with C/R; record the client's reply
+                       send N text messages "message i", close with C/R (no code: a close frame
+                       without status code); record the client's reply
 ``/closed?id=T``       send the record T as JSON ({"code": .., "reason": ..}), then close 1000
 ``/send?n=N[&id=T]``   send one binary message of N bytes (byte i is i % 256), then as /echo
-``/fragments``         send a text message in 4 fragments (split inside UTF-8 sequences) and a
-                       binary message in 3 fragments (one empty), then echo
+``/fragments``         send a text message in 4 fragments (split inside UTF-8 sequences) with a
+                       ping b"mid-message" between two of them, a binary message in 3 fragments
+                       (one empty), then "pong:mid-message" once the pong arrived, then echo
+``/abort``             send "last words", then drop the TCP connection without a close frame
 ``/ping``              ping with b"srv-ping", send "pong:<payload>" once the pong arrives, then echo
 ``/subprotocol``       select the first of ("chat.v2", "chat.v1") the client offered, send its
                        name ("" for none), then echo
@@ -27,6 +30,7 @@ import ssl
 import sys
 import threading
 import urllib.parse
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -68,7 +72,10 @@ async def handler(ws: ServerConnection) -> None:
     elif route == "/close":
         for i in range(int(query.get("send", "0"))):
             await ws.send(f"message {i}")
-        await ws.close(int(query["code"]), query.get("reason", ""))
+        if "code" in query:
+            await ws.close(int(query["code"]), query.get("reason", ""))
+        else:
+            await ws.close(None)  # type: ignore[arg-type]  # a close frame with no status code
         await ws.wait_closed()
         # The close frame the client answered with (websockets keeps the received one).
         rcvd = ws.protocol.close_rcvd
@@ -88,9 +95,26 @@ async def handler(ws: ServerConnection) -> None:
         await ws.wait_closed()
         record(query.get("id"), ws.close_code, ws.close_reason)
     elif route == "/fragments":
-        await ws.send(TEXT_FRAGMENTS, text=True)
+        pong_waiter: list[asyncio.Future[float]] = []
+
+        async def text_fragments() -> AsyncIterator[bytes]:
+            for i, fragment in enumerate(TEXT_FRAGMENTS):
+                if i == 2:  # a control frame between fragments (RFC 6455 §5.4)
+                    pong_waiter.append(await ws.ping(b"mid-message"))
+                yield fragment
+
+        await ws.send(text_fragments(), text=True)
         await ws.send(BINARY_FRAGMENTS)
+        try:
+            await asyncio.wait_for(pong_waiter[0], 5)
+            await ws.send("pong:mid-message")
+        except asyncio.TimeoutError:
+            await ws.send("no pong")
         await echo(ws)
+    elif route == "/abort":
+        await ws.send("last words")
+        assert ws.transport is not None
+        ws.transport.abort()  # no close frame, just the end of TCP
     elif route == "/ping":
         waiter = await ws.ping(b"srv-ping")
         try:

@@ -56,7 +56,8 @@ function onConnection(ws, request) {
       for (let i = 0; i < n; i++) ws.send(`message ${i}`);
       // ws reports the close frame the client answered with.
       ws.on('close', (code, reason) => record(q.get('id'), code, reason.toString()));
-      ws.close(Number(q.get('code')), q.get('reason') || '');
+      if (q.has('code')) ws.close(Number(q.get('code')), q.get('reason') || '');
+      else ws.close(); // a close frame with no status code
       break;
     }
     case '/closed':
@@ -74,11 +75,24 @@ function onConnection(ws, request) {
       ws.on('close', (code, reason) => record(q.get('id'), code, reason.toString()));
       break;
     }
-    case '/fragments':
+    case '/fragments': {
+      const timer = setTimeout(() => ws.send('no pong'), 5000);
+      ws.once('pong', (data) => {
+        clearTimeout(timer);
+        ws.send('pong:' + data.toString());
+      });
       for (const [binary, parts] of [[false, TEXT_FRAGMENTS], [true, BINARY_FRAGMENTS]]) {
-        parts.forEach((part, i) => ws.send(part, { binary, fin: i === parts.length - 1 }));
+        parts.forEach((part, i) => {
+          // A control frame between fragments (RFC 6455 §5.4).
+          if (!binary && i === 2) ws.ping(Buffer.from('mid-message'));
+          ws.send(part, { binary, fin: i === parts.length - 1 });
+        });
       }
       echo(ws);
+      break;
+    }
+    case '/abort':
+      ws.send('last words', () => ws.terminate()); // no close frame, just the end of TCP
       break;
     case '/ping': {
       const timer = setTimeout(() => ws.send('no pong'), 5000);
