@@ -370,6 +370,18 @@ def test_iteration_ends_cleanly(open_ws, code):
     assert ws.close_code == code
 
 
+def test_flow_control_keeps_every_message_in_order(open_ws):
+    """The server sends 3000 messages (~12 MB, more than socket buffers hold) then closes,
+    while we hold off reading (``max_queue=4``): TCP backpressure pauses it, nothing is
+    lost or reordered, the close still completes."""
+    ws = open_ws("/close?code=1000&send=3000&pad=4000", max_queue=4)
+    gevent.sleep(0.3)
+    pad = "." * 4000
+    with gevent.Timeout(30):
+        assert list(ws) == [f"message {i}{pad}" for i in range(3000)]
+    assert ws.close_code == 1000
+
+
 def test_server_closes_without_status_code(open_ws):
     """An empty close frame: code 1005 (RFC 6455 §7.1.5), a normal closure, echoed empty."""
     ws = open_ws("/close?send=1")

@@ -80,8 +80,9 @@ async def echo_route(request: web.Request) -> web.StreamResponse:
 
 async def close_route(request: web.Request) -> web.StreamResponse:
     ws = await open_ws(request)
+    pad = "." * int(request.query.get("pad", "0"))
     for i in range(int(request.query.get("send", "0"))):
-        await ws.send_str(f"message {i}")
+        await ws.send_str(f"message {i}{pad}")
     if "code" in request.query:
         await ws.close(code=int(request.query["code"]),
                        message=request.query.get("reason", "").encode())

@@ -6,9 +6,9 @@ Listens on 127.0.0.1, free ports: one listener with permessage-deflate enabled
 dead test run never leaves it behind). Routes (the same on every peer):
 
 ``/echo[?id=T]``       echo each message; record the close code/reason the client sent under T
-``/close?code=C&reason=R[&send=N][&id=T]``
-                       send N text messages "message i", close with C/R (no code: a close frame
-                       without status code); record the client's reply
+``/close?code=C&reason=R[&send=N][&pad=P][&id=T]``
+                       send N text messages "message i" (+ P dots each), close with C/R
+                       (no code: a close frame without status code); record the client's reply
 ``/closed?id=T``       send the record T as JSON ({"code": .., "reason": ..}), then close 1000
 ``/send?n=N[&id=T]``   send one binary message of N bytes (byte i is i % 256), then as /echo
 ``/fragments``         send a text message in 4 fragments (split inside UTF-8 sequences) with a
@@ -70,8 +70,9 @@ async def handler(ws: ServerConnection) -> None:
         await ws.wait_closed()
         record(query.get("id"), ws.close_code, ws.close_reason)
     elif route == "/close":
+        pad = "." * int(query.get("pad", "0"))
         for i in range(int(query.get("send", "0"))):
-            await ws.send(f"message {i}")
+            await ws.send(f"message {i}{pad}")
         if "code" in query:
             await ws.close(int(query["code"]), query.get("reason", ""))
         else:

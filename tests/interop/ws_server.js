@@ -53,7 +53,8 @@ function onConnection(ws, request) {
       break;
     case '/close': {
       const n = Number(q.get('send') || 0);
-      for (let i = 0; i < n; i++) ws.send(`message ${i}`);
+      const pad = '.'.repeat(Number(q.get('pad') || 0));
+      for (let i = 0; i < n; i++) ws.send(`message ${i}${pad}`);
       // ws reports the close frame the client answered with.
       ws.on('close', (code, reason) => record(q.get('id'), code, reason.toString()));
       if (q.has('code')) ws.close(Number(q.get('code')), q.get('reason') || '');
