@@ -34,7 +34,6 @@ from urllib.parse import urlencode
 
 import gevent
 import pytest
-import trustme
 
 import geventws
 from geventws import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
@@ -116,8 +115,7 @@ class Peer:
         self._log.close()
 
 
-def peer_command(name: str, certfile: str, keyfile: str) -> list[str]:
-    tls = ["--certfile", certfile, "--keyfile", keyfile]
+def peer_command(name: str, tls: list[str]) -> list[str]:
     if name == "ws":
         node = shutil.which("node")
         if node is None:
@@ -129,23 +127,38 @@ def peer_command(name: str, certfile: str, keyfile: str) -> list[str]:
 
 
 class PeerPool:
-    """Starts each peer on first use, once per session, and stops them all at the end."""
+    """Starts each peer on first use, once per session, and stops them all at the end.
+
+    A CA and a server certificate for 127.0.0.1 are minted with ``trustme`` (the
+    ``test`` extra) for the TLS listeners; without it only the TLS tests fail.
+    """
 
     def __init__(self, tmp: Path) -> None:
+        self.peers: dict[str, Peer] = {}
+        self.tls_args: list[str] = []
+        try:
+            import trustme
+        except ImportError:
+            self.ca: Any = None
+            return
         self.ca = trustme.CA()
         cert = self.ca.issue_cert("127.0.0.1", "localhost")
-        self.certfile = str(tmp / "server.pem")
-        self.keyfile = str(tmp / "server.key")
-        cert.cert_chain_pems[0].write_to_path(self.certfile)
-        for pem in cert.cert_chain_pems[1:]:
-            pem.write_to_path(self.certfile, append=True)
-        cert.private_key_pem.write_to_path(self.keyfile)
-        self.peers: dict[str, Peer] = {}
+        certfile, keyfile = str(tmp / "server.pem"), str(tmp / "server.key")
+        cert.private_key_and_cert_chain_pem.write_to_path(certfile)
+        cert.private_key_pem.write_to_path(keyfile)
+        self.tls_args = ["--certfile", certfile, "--keyfile", keyfile]
 
     def get(self, name: str) -> Peer:
         if name not in self.peers:
-            self.peers[name] = Peer(name, peer_command(name, self.certfile, self.keyfile))
+            self.peers[name] = Peer(name, peer_command(name, self.tls_args))
         return self.peers[name]
+
+    def trust(self, context: ssl.SSLContext) -> ssl.SSLContext:
+        """Make ``context`` trust the test CA."""
+        if self.ca is None:
+            raise RuntimeError("the TLS tests need trustme: pip install -e '.[test]'")
+        self.ca.configure_trust(context)
+        return context
 
     def stop(self) -> None:
         for peer in self.peers.values():
@@ -415,11 +428,15 @@ def test_iteration_raises_on_error_close(open_ws):
 # -- handshake ------------------------------------------------------------------------
 
 
-def test_no_extension_negotiated(open_ws):
-    """The client offers none: even a server willing to compress must select none."""
+def test_extension_negotiation(open_ws, listener, client_compression):
+    """Without an offer (``compression=None``) even a server willing to compress selects
+    nothing; with ``"deflate"`` on both sides, permessage-deflate is negotiated."""
     ws = open_ws("/echo")
-    assert ws.extensions == ""
-    assert not any(name == "sec-websocket-extensions" for name, _ in ws.response_headers)
+    if client_compression == "deflate" and listener == "deflate":
+        assert ws.extensions.startswith("permessage-deflate")
+    else:
+        assert ws.extensions == ""
+        assert not any(name == "sec-websocket-extensions" for name, _ in ws.response_headers)
     ws.send("x" * 10_000)  # compressible: a server compressing anyway would set RSV1
     assert ws.recv(timeout=T) == "x" * 10_000
 
@@ -477,8 +494,7 @@ def tls_connect(peer: Peer, context: Optional[ssl.SSLContext], **options: Any) -
 
 
 def test_tls_verified_with_user_context(peer, peer_pool):
-    context = ssl.create_default_context()
-    peer_pool.ca.configure_trust(context)
+    context = peer_pool.trust(ssl.create_default_context())
     with tls_connect(peer, context) as ws:
         ws.send("over TLS")
         assert ws.recv(timeout=T) == "over TLS"
@@ -487,8 +503,9 @@ def test_tls_verified_with_user_context(peer, peer_pool):
     assert ws.close_code == 1000
 
 
-def test_tls_fails_without_the_ca(peer):
+def test_tls_fails_without_the_ca(peer, peer_pool):
     """The default context does not trust the test CA: the handshake fails verification."""
+    peer_pool.trust(ssl.create_default_context())  # the TLS listener is there
     with pytest.raises(ssl.SSLCertVerificationError):
         tls_connect(peer, None)
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -496,7 +513,6 @@ def test_tls_fails_without_the_ca(peer):
 
 
 def test_tls_fails_for_the_wrong_hostname(peer, peer_pool):
-    context = ssl.create_default_context()
-    peer_pool.ca.configure_trust(context)
+    context = peer_pool.trust(ssl.create_default_context())
     with pytest.raises(ssl.SSLCertVerificationError):
         tls_connect(peer, context, server_hostname="not-the-server.example")
