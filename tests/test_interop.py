@@ -372,6 +372,8 @@ def test_server_closes(open_ws, code, reason, exc_type):
     assert (ws.close_code, ws.close_reason) == (code, reason)
     # We echoed the code (RFC 6455 §5.5.1), and the server saw it.
     assert info.value.sent is not None and info.value.sent.code == code
+    with pytest.raises(exc_type):
+        ws.send("too late")
     assert server_record(open_ws, token)["code"] == code
 
 
@@ -439,6 +441,17 @@ def test_extension_negotiation(open_ws, listener, client_compression):
         assert not any(name == "sec-websocket-extensions" for name, _ in ws.response_headers)
     ws.send("x" * 10_000)  # compressible: a server compressing anyway would set RSV1
     assert ws.recv(timeout=T) == "x" * 10_000
+
+
+def test_request_headers_reach_the_server(open_ws):
+    ws = open_ws("/headers", additional_headers={"X-Token": "abc123"},
+                 origin="https://app.example")
+    headers = json.loads(ws.recv(timeout=T))
+    assert headers["x-token"] == "abc123"
+    assert headers["origin"] == "https://app.example"
+    assert headers["user-agent"] == geventws.connection.DEFAULT_USER_AGENT
+    assert headers["sec-websocket-version"] == "13"
+    assert headers["host"] == f"127.0.0.1:{ws.uri.port}"
 
 
 def test_subprotocol_selected(open_ws):

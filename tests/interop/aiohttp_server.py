@@ -133,6 +133,13 @@ async def fragments_route(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def headers_route(request: web.Request) -> web.StreamResponse:
+    ws = await open_ws(request)
+    await ws.send_str(json.dumps({name.lower(): value for name, value in request.headers.items()}))
+    await echo(ws)
+    return ws
+
+
 async def abort_route(request: web.Request) -> web.StreamResponse:
     ws = await open_ws(request)
     await ws.send_str("last words")
@@ -193,6 +200,7 @@ def make_app(compress: bool) -> web.Application:
     app.router.add_get("/subprotocol", subprotocol_route)
     app.router.add_get("/reject", reject_route)
     app.router.add_get("/abort", abort_route)
+    app.router.add_get("/headers", headers_route)
     return app
 
 

@@ -14,6 +14,7 @@ dead test run never leaves it behind). Routes (the same on every peer):
 ``/fragments``         send a text message in 4 fragments (split inside UTF-8 sequences) with a
                        ping b"mid-message" between two of them, a binary message in 3 fragments
                        (one empty), then "pong:mid-message" once the pong arrived, then echo
+``/headers``           send the request's headers as a JSON object (lower-case names), then echo
 ``/abort``             send "last words", then drop the TCP connection without a close frame
 ``/ping``              ping with b"srv-ping", send "pong:<payload>" once the pong arrives, then echo
 ``/subprotocol``       select the first of ("chat.v2", "chat.v1") the client offered, send its
@@ -111,6 +112,12 @@ async def handler(ws: ServerConnection) -> None:
             await ws.send("pong:mid-message")
         except asyncio.TimeoutError:
             await ws.send("no pong")
+        await echo(ws)
+    elif route == "/headers":
+        headers: dict[str, str] = {}
+        for name, value in ws.request.headers.raw_items():
+            headers[name.lower()] = value
+        await ws.send(json.dumps(headers))
         await echo(ws)
     elif route == "/abort":
         await ws.send("last words")

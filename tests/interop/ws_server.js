@@ -92,6 +92,10 @@ function onConnection(ws, request) {
       echo(ws);
       break;
     }
+    case '/headers':
+      ws.send(JSON.stringify(request.headers)); // Node lower-cases the names
+      echo(ws);
+      break;
     case '/abort':
       ws.send('last words', () => ws.terminate()); // no close frame, just the end of TCP
       break;
