@@ -33,3 +33,25 @@ def test_iteration_ends_on_close_frame_without_status_code():
         with pytest.raises(geventws.ConnectionClosedOK):
             ws.recv(timeout=5)
         ws.close()
+
+
+def test_iteration_raises_after_we_close_with_an_error_code_answered_by_1000():
+    """aiohttp answers any client close frame with 1000 (RFC 6455 §5.5.1 allows it).
+
+    We sent 4000, so the close is not OK (``ConnectionClosedError``, as ``recv()``
+    raises): a loop over the connection must raise too, whatever the peer answered.
+    It used to end quietly on the received 1000 and raise on an echoed 4000.
+    """
+    def handler(conn):
+        conn.sock.recv(65536)  # the client's close frame, kept from the engine's echo
+        conn.close(1000)  # answer 1000, as aiohttp does
+
+    with WebSocketServer(handler) as server:
+        ws = geventws.connect(server.url, compression=None, open_timeout=5, close_timeout=5,
+                              ping_interval=None)
+        reader = gevent.spawn(lambda: list(ws))
+        gevent.sleep(0.05)
+        ws.close(4000, "bye")
+        reader.join(10)
+        assert ws.close_code == 1000
+        assert isinstance(reader.exception, geventws.ConnectionClosedError)
