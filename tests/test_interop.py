@@ -417,6 +417,18 @@ def test_server_drops_tcp_without_close_frame(open_ws):
     assert ws.close_code == 1006
 
 
+def test_iteration_raises_after_we_close_with_an_error_code(open_ws, peer):
+    """Whatever code the peer answers (aiohttp: 1000, the others echo 4000), a connection we
+    closed with 4000 did not close OK: the loop raises, as ``recv()`` does."""
+    ws = open_ws("/echo")
+    reader = gevent.spawn(lambda: list(ws))
+    gevent.sleep(0.05)  # the reader is waiting in recv()
+    ws.close(4000, "bye")
+    reader.join(T)
+    assert ws.close_code == (1000 if peer.name == "aiohttp" else 4000)
+    assert isinstance(reader.exception, ConnectionClosedError)
+
+
 def test_iteration_raises_on_error_close(open_ws):
     ws = open_ws("/close?code=4001&reason=bye&send=2")
     received = []
