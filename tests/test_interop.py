@@ -315,6 +315,10 @@ def test_our_ping_resolves(open_ws):
     assert ws.ping().get(timeout=T) >= 0
     assert ws.ping(b"with payload").get(timeout=T) >= 0
     assert ws.ping("text payload").get(timeout=T) >= 0
+    assert ws.ping(b"\xff" * 125).get(timeout=T) >= 0  # the largest control payload
+    ws.pong(b"heartbeat")  # unsolicited (RFC 6455 §5.5.3): the peer ignores it
+    ws.send("still fine")
+    assert ws.recv(timeout=T) == "still fine"
 
 
 def test_server_ping_gets_our_pong(open_ws):
