@@ -27,6 +27,7 @@ from . import __version__
 from .events import Pong
 from .exceptions import (
     ConnectionClosed,
+    ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
     OpenTimeout,
@@ -190,13 +191,18 @@ class ClientConnection:
         return message  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Union[str, bytes]]:
-        """Messages until the connection closes; a 1000/1001 close ends the loop quietly."""
+        """Messages until the connection closes; a normal close ends the loop quietly.
+
+        Normal is :class:`ConnectionClosedOK` (both close frames 1000, 1001 or without
+        status code), as in ``websockets``: the loop does not depend on whether the peer
+        echoed our code, which RFC 6455 §5.5.1 leaves to it. Also quiet: after our own
+        1000/1001, a peer that ends TCP without answering.
+        """
         while True:
             try:
                 yield self.recv()
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code in (1000, 1001) and \
-                        self.protocol.failure is None:
+                if isinstance(exc, ConnectionClosedOK):
                     return
                 if exc.rcvd is None and exc.sent is not None and exc.sent.code in (1000, 1001) \
                         and self.protocol.failure is None and self.protocol.eof_received:
