@@ -150,7 +150,7 @@ class Negotiation:
         if not hooks.implemented("geventws_bytes_sent"):
             self.observe_sent = _ignore  # type: ignore[method-assign,assignment]
         if not hooks.implemented("geventws_bytes_received"):
-            self.observe_received = _ignore  # type: ignore[method-assign,assignment]
+            self.observe_received = _ignore  # type: ignore[method-assign]
 
     def request_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Headers to send with the upgrade request: the user's, then the plugins'."""
