@@ -129,15 +129,7 @@ class PerMessageDeflate:
                 if frame.fin:
                     data += decoder.decompress(_TAIL)
             else:
-                # Never inflate more than one byte past the limit: a bomb stops here.
-                limit = max_size + 1
-                data = decoder.decompress(frame.data, limit)
-                if len(data) > max_size:
-                    raise PayloadTooBig(f"message inflates past max_size ({max_size} bytes)")
-                if frame.fin:
-                    data += decoder.decompress(_TAIL, limit - len(data))
-                    if len(data) > max_size:
-                        raise PayloadTooBig(f"message inflates past max_size ({max_size} bytes)")
+                data = _inflate(decoder, frame.data, frame.fin, max_size)
         except zlib.error as exc:
             raise ProtocolError(f"invalid compressed data: {exc}") from exc
         if frame.fin:
@@ -172,6 +164,46 @@ class PerMessageDeflate:
             if self.local_no_context_takeover:
                 self._encoder = None  # also frees its memory between messages
         return frame._replace(data=data, rsv1=first)
+
+
+_STEP = 256 * 1024
+
+
+def _inflate(decoder: Any, data: bytes, fin: bool, max_size: int) -> bytes:
+    """Inflate ``data`` (plus the tail if ``fin``) into at most ``max_size`` bytes.
+
+    Work and memory stay proportional to ``max_size``, whatever the input claims
+    to inflate to: input is fed in slices (zlib copies what it leaves
+    unconsumed) and each call produces at most ``_STEP`` bytes, so the check runs
+    before the next slice is inflated and nothing is joined past the limit.
+    """
+    limit = max_size + 1
+    pieces: list[Any]
+    if len(data) > _STEP:
+        view = memoryview(data)
+        pieces = [view[i:i + _STEP] for i in range(0, len(data), _STEP)]
+    else:
+        pieces = [data]
+    if fin:
+        pieces.append(_TAIL)
+    parts: list[bytes] = []
+    total = 0
+    for piece in pieces:
+        while True:
+            room = min(limit - total, _STEP)
+            out = decoder.decompress(piece, room)
+            total += len(out)
+            if total > max_size:
+                raise PayloadTooBig(f"message inflates past max_size ({max_size} bytes)")
+            if out:
+                parts.append(out)
+            piece = decoder.unconsumed_tail
+            # A full output buffer may leave inflated bytes pending inside zlib.
+            if not piece and len(out) < room:
+                break
+    if len(parts) == 1:
+        return parts[0]
+    return b"".join(parts)
 
 
 # -- negotiation --------------------------------------------------------------
