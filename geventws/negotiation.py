@@ -27,7 +27,13 @@ from .headers import ExtensionHeader, parse_extension_header, serialize_extensio
 from .plugins import HookRelay, get_plugin_manager
 from .uri import WebSocketURI
 
-__all__ = ["ConnectionContext", "MessageCodec", "Negotiation", "start_negotiation"]
+__all__ = [
+    "ConnectionContext",
+    "MessageCodec",
+    "Negotiation",
+    "negotiated_extensions",
+    "start_negotiation",
+]
 
 log = logging.getLogger("geventws.plugins")
 
@@ -235,6 +241,16 @@ class Negotiation:
     def observe_received(self, data: bytes) -> None:
         """Bytes just read (for tracing plugins)."""
         self._observe("geventws_bytes_received", data=data)
+
+
+def negotiated_extensions(connection: Any) -> list[Extension]:
+    """The extension objects a connection negotiated, in the server's order.
+
+    ``connection.protocol.extensions`` may also hold the frame observer that
+    traffic plugins need; this is only what the server selected.
+    """
+    negotiation = getattr(connection, "_negotiation", None)
+    return [] if negotiation is None else list(negotiation.ctx.extensions)
 
 
 def _ignore(data: Any) -> None:

@@ -18,6 +18,7 @@ from geventws import ConnectionClosedError, NegotiationError
 from geventws.extensions.permessage_deflate import PerMessageDeflate, server_accept
 from geventws.frames import Frame, serialize_frame
 from geventws.headers import parse_extension_header
+from geventws.negotiation import negotiated_extensions
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -69,7 +70,7 @@ def test_round_trips_with_websockets(websockets_server):
     with geventws.connect(url) as ws:
         [(name, _params)] = parse_extension_header(ws.extensions)
         assert name == "permessage-deflate"
-        [ext] = ws.protocol.extensions
+        [ext] = negotiated_extensions(ws)
         assert isinstance(ext, PerMessageDeflate)
         if config.get("server_no_context_takeover"):
             assert ext.remote_no_context_takeover and ext.local_no_context_takeover
@@ -106,7 +107,7 @@ def test_offer_sent_by_default_and_off_with_compression_none():
             assert ws.extensions == "permessage-deflate"
         with geventws.connect(server.url, compression=None) as ws:
             assert ws.extensions == ""
-            assert ws.protocol.extensions == []
+            assert negotiated_extensions(ws) == []
         with geventws.connect(server.url, disable_plugins=["permessage-deflate"]) as ws:
             assert ws.extensions == ""
     offers = [dict(r).get("sec-websocket-extensions") for r in server.requests]
@@ -121,7 +122,7 @@ def test_plugin_options_reach_the_offer():
             geventws.connect(server.url, plugin_options=options) as ws:
         ws.send("x")
         assert ws.recv(timeout=5) == "x"
-        [ext] = ws.protocol.extensions
+        [ext] = negotiated_extensions(ws)
         assert ext.compress_level == 1 and ext.mem_level == 9 and ext.threshold == 0
     assert dict(server.requests[0])["sec-websocket-extensions"] == (
         "permessage-deflate; client_no_context_takeover; server_max_window_bits=10; "

@@ -15,6 +15,7 @@ import geventws
 from geventws import InvalidHeader, NegotiationError, hookimpl
 from geventws.frames import Frame
 from geventws.headers import parse_extension_header, serialize_extension_header
+from geventws.negotiation import negotiated_extensions
 from geventws.plugins import HookRelay, get_plugin_manager, list_plugins
 
 pytestmark = pytest.mark.timeout(60)
@@ -145,7 +146,7 @@ def test_entry_point_plugin_is_offered_and_negotiated(installed):
     with serving(xor_server()) as server, \
             geventws.connect(server.url, compression=None) as ws:
         assert ws.extensions == "x-xor; key=42"
-        [ext] = ws.protocol.extensions
+        [ext] = negotiated_extensions(ws)
         assert type(ext).__name__ == "XorExtension" and ext.key == 42
         ws.send("secret")
         assert ws.recv(timeout=5) == "secret"  # XORed on the wire, both ways
@@ -374,7 +375,7 @@ def test_codec_from_a_per_connection_plugin():
             geventws.connect(server.url, plugins=[Codec()], compression=None) as ws:
         ws.send({"a": [1, 2]})
         assert ws.recv(timeout=5) == {"a": [1, 2]}
-        assert list(ws.protocol.extensions) == []
+        assert negotiated_extensions(ws) == []
 
 
 def test_unknown_hook_or_argument_is_refused():
@@ -399,9 +400,14 @@ def test_disable_plugins_takes_a_list():
         geventws.connect("ws://127.0.0.1:9/", disable_plugins="permessage-deflate")
 
 
-def test_relay_without_frame_hooks_keeps_the_fast_path():
+def test_relay_without_frame_hooks_keeps_the_fast_path(monkeypatch):
+    from geventws.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("GEVENTWS_DISABLE_PLUGIN_AUTOLOAD", "1")  # e.g. no metrics plugin
+    reset_plugin_manager()
     relay = HookRelay(get_plugin_manager())
     assert not relay.implemented("geventws_frame_sent")
     with serving(handler=echo) as server, \
             geventws.connect(server.url, compression=None) as ws:
-        assert ws.protocol.extensions == []
+        assert ws.protocol.extensions == []  # not even the frame observer
+    reset_plugin_manager()
