@@ -411,3 +411,18 @@ def test_relay_without_frame_hooks_keeps_the_fast_path(monkeypatch):
             geventws.connect(server.url, compression=None) as ws:
         assert ws.protocol.extensions == []  # not even the frame observer
     reset_plugin_manager()
+
+
+def test_permessage_deflate_is_registered_like_a_third_party():
+    """The package's own entry point declares it; no core module imports it."""
+    import configparser
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    assert "permessage-deflate = geventws.extensions.permessage_deflate" in \
+        cfg["options.entry_points"]["geventws"]
+    core = [p for p in (root / "geventws").rglob("*.py")
+            if p.name != "permessage_deflate.py"]
+    assert [p.name for p in core if "permessage_deflate" in p.read_text()] == []
