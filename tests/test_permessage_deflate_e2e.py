@@ -210,6 +210,7 @@ def test_decompression_bomb_ends_in_1009_with_bounded_memory(fragments):
                 gevent.sleep(0.01)
     assert info.value.sent is not None and info.value.sent.code == 1009
     assert closes[0] is not None and closes[0].code == 1009
-    # A 1 GiB bomb costs about max_size (2 MiB) plus the compressed frame (1 MiB).
+    # A 1 GiB bomb costs max_size (2 MiB) of output plus the engine's copies of the
+    # 1 MiB compressed frame (read chunks, their join, the payload slice): ~5.5 MiB.
     print(f"1 GiB bomb in {fragments} frame(s): client peak {peak / 2**20:.2f} MiB")
-    assert peak < 6 << 20, f"peak {peak} bytes"
+    assert peak < 8 << 20, f"peak {peak} bytes"
