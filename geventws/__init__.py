@@ -24,6 +24,7 @@ from .exceptions import (
     WebSocketException,
 )
 from .frames import Close, Opcode
+from .hookspecs import hookimpl, hookspec
 from .protocol import Protocol, Role, State
 
 __all__ = [
@@ -47,4 +48,6 @@ __all__ = [
     "WebSocketException",
     "__version__",
     "connect",
+    "hookimpl",
+    "hookspec",
 ]

@@ -50,14 +50,34 @@ def demo(url: Optional[str] = None) -> int:
     return 0
 
 
+def plugins() -> int:
+    """List the installed plugins: distribution, hooks, and what each offers."""
+    from .plugins import list_plugins
+
+    infos = list_plugins()
+    if not infos:
+        print("no geventws plugins installed")
+        return 0
+    for info in infos:
+        dist = f" ({info.distribution} {info.version})" if info.distribution else ""
+        print(f"{info.name}{dist}")
+        print(f"  extensions:   {'; '.join(info.extensions) if info.extensions else '-'}")
+        print(f"  subprotocols: {', '.join(info.subprotocols) if info.subprotocols else '-'}")
+        print(f"  hooks:        {', '.join(info.hooks) if info.hooks else '-'}")
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m geventws", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="round trips with the embedded echo server")
     p_demo.add_argument("url", nargs="?", help="talk to this server instead")
+    sub.add_parser("plugins", help="list installed plugins and what they offer")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.url)
+    if args.command == "plugins":
+        return plugins()
     return 2  # pragma: no cover
 
 

@@ -83,6 +83,9 @@ class ClientConnection:
         self.subprotocol: Optional[str] = handshake.subprotocol
         #: The server's ``Sec-WebSocket-Extensions`` value ("" when none).
         self.extensions: str = handshake.extensions_header
+        #: The subprotocol's message codec, set by a plugin (``None``: raw messages).
+        #: When set, :meth:`send` encodes with it and :meth:`recv` decodes.
+        self.codec: Any = None
         self._negotiation = negotiation
         self._sock = sock
         self._write_lock = gevent.lock.RLock()
@@ -123,8 +126,11 @@ class ClientConnection:
 
         An iterable of ``str`` or of bytes-likes is sent as one fragmented message,
         a frame per item. Raises :class:`ConnectionClosed` once closing has begun
-        and ``TypeError`` for anything else.
+        and ``TypeError`` for anything else. With a :attr:`codec`, ``message`` is
+        first encoded by it, whatever its type.
         """
+        if self.codec is not None:
+            message = self.codec.encode(message)
         if isinstance(message, str):
             with self._write_lock:
                 self._call(self.protocol.send_text, message.encode("utf-8"))
@@ -188,6 +194,8 @@ class ClientConnection:
             raise self.protocol.close_exc
         if not self._can_read.is_set() and self._messages.qsize() <= self._low_water():
             self._can_read.set()
+        if self.codec is not None:
+            return self.codec.decode(message)  # type: ignore[no-any-return]
         return message  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Union[str, bytes]]:
@@ -483,6 +491,7 @@ def connect(
         plugins=plugins,
         disable_plugins=disable_plugins,
         plugin_options=plugin_options or {},
+        open_timeout=open_timeout,
     )
     headers = negotiation.request_headers(headers)
     handshake = ClientHandshake(

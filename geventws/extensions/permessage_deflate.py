@@ -1,0 +1,427 @@
+"""permessage-deflate (RFC 7692), a geventws plugin like any other.
+
+The package registers this module through its own entry point (``setup.cfg``:
+``geventws = permessage-deflate = geventws.extensions.permessage_deflate``);
+the core never names it. It is offered when ``connect(compression="deflate")``
+(the default), as browsers offer it::
+
+    Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits
+
+Options, as ``plugin_options={"permessage-deflate": {...}}``:
+
+=============================  ===========  ===========================================
+option                         default      meaning
+=============================  ===========  ===========================================
+``client_max_window_bits``     ``True``     offer it: ``True`` bare (server chooses),
+                                            an int 9–15 caps our window, ``False`` omits it
+``server_max_window_bits``     ``None``     ask the server to cap its window (8–15)
+``client_no_context_takeover`` ``False``    promise to reset our compressor per message
+``server_no_context_takeover`` ``False``    ask the server to reset its compressor
+``compress_level``             ``6``        zlib level 0–9 for what we send
+``mem_level``                  ``5``        zlib memLevel 1–9 (memory per connection)
+``threshold``                  ``32``       messages shorter than this go uncompressed
+=============================  ===========  ===========================================
+
+RFC 7692 details honoured here: RSV1 marks only the first frame of a compressed
+message; control frames are never compressed; the ``00 00 ff ff`` tail of a sync
+flush is removed when sending and added back when receiving; fragments of a
+compressed message are compressed as one stream; without context takeover the
+(de)compressor starts afresh for each message. Received data is inflated at most
+``max_size + 1`` bytes at a time, so a decompression bomb fails the connection
+with 1009 after a bounded amount of work and memory.
+
+:func:`server_accept` is the server role of the same negotiation (the test
+servers use it).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional, Union
+
+from ..exceptions import NegotiationError, PayloadTooBig, ProtocolError
+from ..frames import Frame
+from ..headers import ExtensionHeader, ExtensionParam
+from ..hookspecs import hookimpl
+
+__all__ = ["NAME", "ClientSettings", "PerMessageDeflate", "server_accept"]
+
+NAME = "permessage-deflate"
+
+_TAIL = b"\x00\x00\xff\xff"
+_BITS = re.compile(r"8|9|1[0-5]")  # RFC 7692 §7.1.2: a decimal 8–15, no leading zero
+_PARAMS = frozenset((
+    "server_no_context_takeover",
+    "client_no_context_takeover",
+    "server_max_window_bits",
+    "client_max_window_bits",
+))
+
+
+class PerMessageDeflate:
+    """The negotiated extension for one connection, in either role.
+
+    ``remote_*`` describe how the peer compresses (what we inflate), ``local_*``
+    how we compress.
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        remote_no_context_takeover: bool = False,
+        local_no_context_takeover: bool = False,
+        remote_max_window_bits: int = 15,
+        local_max_window_bits: int = 15,
+        compress_level: int = 6,
+        mem_level: int = 5,
+        threshold: int = 32,
+    ) -> None:
+        self.remote_no_context_takeover = remote_no_context_takeover
+        self.local_no_context_takeover = local_no_context_takeover
+        self.remote_max_window_bits = remote_max_window_bits
+        self.local_max_window_bits = local_max_window_bits
+        self.compress_level = compress_level
+        self.mem_level = mem_level
+        self.threshold = threshold
+        # zlib refuses an 8-bit raw deflate window (it would silently use 9, which
+        # the peer may not accept); sending uncompressed is always allowed instead.
+        self._can_compress = local_max_window_bits > 8
+        self._encoder: Any = None
+        self._decoder: Any = None
+        self._encoding = False  # inside a compressed outgoing message
+        self._decoding = False  # inside a compressed incoming message
+
+    def __repr__(self) -> str:
+        return (f"PerMessageDeflate(remote_no_context_takeover={self.remote_no_context_takeover}, "
+                f"local_no_context_takeover={self.local_no_context_takeover}, "
+                f"remote_max_window_bits={self.remote_max_window_bits}, "
+                f"local_max_window_bits={self.local_max_window_bits})")
+
+    # -- receiving ------------------------------------------------------------
+
+    def decode(self, frame: Frame, *, max_size: Optional[int] = None) -> Frame:
+        """Inflate the frames of a compressed message; pass everything else through."""
+        opcode = frame.opcode
+        if opcode >= 8:
+            return frame  # never compressed; an RSV1 left set fails the connection
+        if opcode == 0:
+            if frame.rsv1:
+                raise ProtocolError("RSV1 set on a continuation frame")
+            if not self._decoding:
+                return frame
+        else:
+            if not frame.rsv1:
+                self._decoding = False
+                return frame
+            self._decoding = True
+        decoder = self._decoder
+        if decoder is None:
+            # Inflating with a window at least as large as the peer's is always
+            # correct; zlib wants 9 at least.
+            decoder = self._decoder = zlib.decompressobj(-max(self.remote_max_window_bits, 9))
+        try:
+            if max_size is None:
+                data = decoder.decompress(frame.data)
+                if frame.fin:
+                    data += decoder.decompress(_TAIL)
+            else:
+                data = _inflate(decoder, frame.data, frame.fin, max_size)
+        except zlib.error as exc:
+            raise ProtocolError(f"invalid compressed data: {exc}") from exc
+        if frame.fin:
+            self._decoding = False
+            # A stream the peer ended with BFINAL cannot continue: start afresh.
+            if self.remote_no_context_takeover or decoder.eof:
+                self._decoder = None
+        return frame._replace(data=data, rsv1=False)
+
+    # -- sending --------------------------------------------------------------
+
+    def encode(self, frame: Frame) -> Frame:
+        """Compress data messages (at or over ``threshold``); control frames pass as they are."""
+        opcode = frame.opcode
+        if opcode >= 8:
+            return frame
+        first = opcode != 0
+        if first:
+            self._encoding = self._can_compress and (
+                not frame.fin or len(frame.data) >= self.threshold)
+        if not self._encoding:
+            return frame
+        encoder = self._encoder
+        if encoder is None:
+            encoder = self._encoder = zlib.compressobj(
+                self.compress_level, zlib.DEFLATED, -self.local_max_window_bits, self.mem_level)
+        data = encoder.compress(frame.data) + encoder.flush(zlib.Z_SYNC_FLUSH)
+        if frame.fin:
+            if data.endswith(_TAIL):
+                data = data[:-4]
+            self._encoding = False
+            if self.local_no_context_takeover:
+                self._encoder = None  # also frees its memory between messages
+        return frame._replace(data=data, rsv1=first)
+
+
+_STEP = 256 * 1024
+
+
+def _inflate(decoder: Any, data: bytes, fin: bool, max_size: int) -> bytes:
+    """Inflate ``data`` (plus the tail if ``fin``) into at most ``max_size`` bytes.
+
+    Work and memory stay proportional to ``max_size``, whatever the input claims
+    to inflate to: input is fed in slices (zlib copies what it leaves
+    unconsumed) and each call produces at most ``_STEP`` bytes, so the check runs
+    before the next slice is inflated and nothing is joined past the limit.
+    """
+    limit = max_size + 1
+    pieces: list[Any]
+    if len(data) > _STEP:
+        view = memoryview(data)
+        pieces = [view[i:i + _STEP] for i in range(0, len(data), _STEP)]
+    else:
+        pieces = [data]
+    if fin:
+        pieces.append(_TAIL)
+    parts: list[bytes] = []
+    total = 0
+    for piece in pieces:
+        while True:
+            room = min(limit - total, _STEP)
+            out = decoder.decompress(piece, room)
+            total += len(out)
+            if total > max_size:
+                raise PayloadTooBig(f"message inflates past max_size ({max_size} bytes)")
+            if out:
+                parts.append(out)
+            piece = decoder.unconsumed_tail
+            # A full output buffer may leave inflated bytes pending inside zlib.
+            if not piece and len(out) < room:
+                break
+    if len(parts) == 1:
+        return parts[0]
+    return b"".join(parts)
+
+
+# -- negotiation --------------------------------------------------------------
+
+
+def _bits(name: str, value: Optional[str]) -> int:
+    if value is None or _BITS.fullmatch(value) is None:
+        raise NegotiationError(f"{NAME}: invalid {name} value {value!r} (expected 8 to 15)")
+    return int(value)
+
+
+def _params_dict(params: Sequence[ExtensionParam], role: str) -> dict[str, Optional[str]]:
+    """Parameters by name; unknown and repeated ones are errors (RFC 7692 §7.1)."""
+    seen: dict[str, Optional[str]] = {}
+    for name, value in params:
+        key = name.lower()
+        if key not in _PARAMS:
+            raise NegotiationError(f"{NAME}: unknown parameter {name!r} in the {role}")
+        if key in seen:
+            raise NegotiationError(f"{NAME}: parameter {name!r} repeated in the {role}")
+        seen[key] = value
+    return seen
+
+
+def _no_value(name: str, params: Mapping[str, Optional[str]], role: str) -> bool:
+    if name not in params:
+        return False
+    if params[name] is not None:
+        raise NegotiationError(f"{NAME}: {name} takes no value in the {role}")
+    return True
+
+
+class ClientSettings:
+    """What the client offers and accepts, from the plugin options (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        client_max_window_bits: Union[bool, int] = True,
+        server_max_window_bits: Optional[int] = None,
+        client_no_context_takeover: bool = False,
+        server_no_context_takeover: bool = False,
+        compress_level: int = 6,
+        mem_level: int = 5,
+        threshold: int = 32,
+    ) -> None:
+        if not isinstance(client_max_window_bits, bool) and not (
+                isinstance(client_max_window_bits, int) and 9 <= client_max_window_bits <= 15):
+            raise ValueError("client_max_window_bits must be a bool or an int from 9 to 15 "
+                             "(zlib cannot compress with 8)")
+        if server_max_window_bits is not None and not 8 <= server_max_window_bits <= 15:
+            raise ValueError("server_max_window_bits must be None or an int from 8 to 15")
+        if not -1 <= compress_level <= 9:
+            raise ValueError("compress_level must be from -1 to 9")
+        if not 1 <= mem_level <= 9:
+            raise ValueError("mem_level must be from 1 to 9")
+        if threshold < 0:
+            raise ValueError("threshold must be >= 0")
+        self.client_max_window_bits = client_max_window_bits
+        self.server_max_window_bits = server_max_window_bits
+        self.client_no_context_takeover = bool(client_no_context_takeover)
+        self.server_no_context_takeover = bool(server_no_context_takeover)
+        self.compress_level = compress_level
+        self.mem_level = mem_level
+        self.threshold = threshold
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> ClientSettings:
+        """Build from ``plugin_options["permessage-deflate"]``; ``ValueError`` for a typo."""
+        try:
+            return cls(**options)
+        except TypeError as exc:
+            raise ValueError(f"bad {NAME} plugin option: {exc}") from None
+
+    def offer(self) -> ExtensionHeader:
+        """The offer, e.g. ``permessage-deflate; client_max_window_bits``."""
+        params: list[ExtensionParam] = []
+        if self.server_no_context_takeover:
+            params.append(("server_no_context_takeover", None))
+        if self.client_no_context_takeover:
+            params.append(("client_no_context_takeover", None))
+        if self.server_max_window_bits is not None:
+            params.append(("server_max_window_bits", str(self.server_max_window_bits)))
+        if self.client_max_window_bits is True:
+            params.append(("client_max_window_bits", None))
+        elif self.client_max_window_bits is not False:
+            params.append(("client_max_window_bits", str(self.client_max_window_bits)))
+        return ExtensionHeader(NAME, params)
+
+    def accept(self, params: Sequence[ExtensionParam]) -> PerMessageDeflate:
+        """Check the server's response parameters (RFC 7692 §7.1) and build the extension.
+
+        Raises :class:`NegotiationError` for an unknown, repeated or malformed
+        parameter, a window larger than we asked for, a ``client_max_window_bits``
+        we did not offer, or a missing ``server_no_context_takeover`` we asked for.
+        """
+        role = "server's response"
+        p = _params_dict(params, role)
+        server_nct = _no_value("server_no_context_takeover", p, role)
+        client_nct = _no_value("client_no_context_takeover", p, role)
+        if self.server_no_context_takeover and not server_nct:
+            raise NegotiationError(f"{NAME}: the server ignored server_no_context_takeover")
+        server_bits = 15
+        if "server_max_window_bits" in p:
+            server_bits = _bits("server_max_window_bits", p["server_max_window_bits"])
+            if self.server_max_window_bits is not None and server_bits > \
+                    self.server_max_window_bits:
+                raise NegotiationError(f"{NAME}: server_max_window_bits={server_bits} exceeds "
+                                       f"the {self.server_max_window_bits} we asked for")
+        elif self.server_max_window_bits is not None:
+            raise NegotiationError(f"{NAME}: the server ignored server_max_window_bits")
+        client_bits = 15 if self.client_max_window_bits is True or \
+            self.client_max_window_bits is False else int(self.client_max_window_bits)
+        if "client_max_window_bits" in p:
+            if self.client_max_window_bits is False:
+                raise NegotiationError(f"{NAME}: client_max_window_bits in the response, "
+                                       f"but we did not offer it")
+            bits = _bits("client_max_window_bits", p["client_max_window_bits"])
+            if bits > client_bits:
+                raise NegotiationError(f"{NAME}: client_max_window_bits={bits} exceeds "
+                                       f"the {client_bits} we offered")
+            client_bits = bits
+        return PerMessageDeflate(
+            remote_no_context_takeover=server_nct,
+            local_no_context_takeover=client_nct or self.client_no_context_takeover,
+            remote_max_window_bits=server_bits,
+            local_max_window_bits=client_bits,
+            compress_level=self.compress_level,
+            mem_level=self.mem_level,
+            threshold=self.threshold,
+        )
+
+
+def server_accept(
+    offers: Sequence[Sequence[ExtensionParam]],
+    *,
+    server_no_context_takeover: bool = False,
+    client_no_context_takeover: bool = False,
+    server_max_window_bits: Optional[int] = None,
+    client_max_window_bits: Optional[int] = None,
+    compress_level: int = 6,
+    mem_level: int = 5,
+    threshold: int = 0,
+) -> Optional[tuple[list[ExtensionParam], PerMessageDeflate]]:
+    """The server role: pick the first acceptable client offer (RFC 7692 §7.1).
+
+    Returns the response parameters and the server's extension, or ``None`` to
+    decline (no offer acceptable). ``client_max_window_bits`` set here requires
+    the client to have offered that parameter.
+    """
+    for offer in offers:
+        try:
+            p = _params_dict(offer, "offer")
+            client_nct = _no_value("client_no_context_takeover", p, "offer")
+            server_nct = _no_value("server_no_context_takeover", p, "offer")
+            offered_server_bits = (_bits("server_max_window_bits", p["server_max_window_bits"])
+                                   if "server_max_window_bits" in p else None)
+            offered_client_bits: Union[bool, int, None] = None
+            if "client_max_window_bits" in p:
+                value = p["client_max_window_bits"]
+                offered_client_bits = True if value is None else \
+                    _bits("client_max_window_bits", value)
+        except NegotiationError:
+            continue  # a malformed offer is declined, the next one may do
+        response: list[ExtensionParam] = []
+        local_nct = server_nct or server_no_context_takeover
+        if local_nct:
+            response.append(("server_no_context_takeover", None))
+        remote_nct = client_nct or client_no_context_takeover
+        if remote_nct:
+            response.append(("client_no_context_takeover", None))
+        server_bits = 15
+        candidates = [b for b in (offered_server_bits, server_max_window_bits) if b is not None]
+        if candidates:
+            server_bits = min(candidates)
+            response.append(("server_max_window_bits", str(server_bits)))
+        client_bits = 15
+        if client_max_window_bits is not None:
+            if offered_client_bits is None:
+                continue  # we need the client to cap its window, it cannot
+            client_bits = client_max_window_bits if offered_client_bits is True else \
+                min(client_max_window_bits, int(offered_client_bits))
+            response.append(("client_max_window_bits", str(client_bits)))
+        elif isinstance(offered_client_bits, int) and offered_client_bits is not True:
+            client_bits = offered_client_bits
+        return response, PerMessageDeflate(
+            remote_no_context_takeover=remote_nct,
+            local_no_context_takeover=local_nct,
+            remote_max_window_bits=client_bits,
+            local_max_window_bits=server_bits,
+            compress_level=compress_level,
+            mem_level=mem_level,
+            threshold=threshold,
+        )
+    return None
+
+
+# -- the plugin ---------------------------------------------------------------
+
+
+@hookimpl
+def geventws_offer_extensions(ctx: Any) -> Optional[list[ExtensionHeader]]:
+    """Offer permessage-deflate when the connection wants ``compression="deflate"``."""
+    if ctx.compression != "deflate":
+        return None
+    settings = ClientSettings.from_options(ctx.options(NAME))
+    ctx.data[NAME] = settings
+    return [settings.offer()]
+
+
+@hookimpl
+def geventws_accept_extension(ctx: Any, name: str,
+                              params: list[ExtensionParam]) -> Optional[PerMessageDeflate]:
+    """Build the extension from the server's parameters, or refuse them."""
+    if name.lower() != NAME:
+        return None
+    settings = ctx.data.get(NAME)
+    if settings is None:  # pragma: no cover - we only get here after our offer
+        settings = ClientSettings.from_options(ctx.options(NAME))
+    assert isinstance(settings, ClientSettings)
+    return settings.accept(params)

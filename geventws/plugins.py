@@ -1,0 +1,210 @@
+"""The plugin manager: loads the ``geventws`` entry points and serves hooks per connection.
+
+One :class:`pluggy.PluginManager` per process holds every installed plugin
+(loaded lazily, on the first connection). Each connection then gets a
+:class:`HookRelay`, a cheap view of that manager minus the plugins the user
+disabled (``disable_plugins=``) plus the plugin objects given for that
+connection alone (``plugins=``); registering those globally would leak them into
+every other greenlet's connections.
+
+Set ``GEVENTWS_DISABLE_PLUGIN_AUTOLOAD=1`` to load no entry point at all (the
+package's own permessage-deflate included), as pytest's variable of the same shape.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, NamedTuple, Optional
+
+import pluggy
+
+from . import hookspecs
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "HookRelay",
+    "PluginInfo",
+    "get_plugin_manager",
+    "list_plugins",
+    "reset_plugin_manager",
+]
+
+#: The entry-point group (and pluggy project name) plugins register under.
+ENTRY_POINT_GROUP = "geventws"
+
+log = logging.getLogger("geventws.plugins")
+
+_lock = threading.Lock()
+_manager: Optional[pluggy.PluginManager] = None
+_dists: dict[str, tuple[str, str]] = {}
+
+
+def _new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _entry_points() -> Iterable[tuple[importlib.metadata.EntryPoint, str, str]]:
+    """Every ``geventws`` entry point with its distribution's name and version."""
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                yield ep, dist.metadata["Name"] or "?", dist.version
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """Register each entry point; a plugin that fails to import is reported and skipped.
+
+    Skipping (rather than raising) keeps one broken third-party package from
+    stopping every connection of the process; the warning names it.
+    """
+    for ep, dist_name, version in _entry_points():
+        if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+            continue  # the same distribution seen twice on sys.path
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:
+            warnings.warn(f"geventws plugin {ep.name!r} ({dist_name} {version}) failed to "
+                          f"load and is ignored: {exc!r}", RuntimeWarning, stacklevel=2)
+            continue
+        _dists[ep.name] = (dist_name, version)
+    pm.check_pending()
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager, created (and entry points loaded) on first use."""
+    global _manager
+    pm = _manager
+    if pm is not None:
+        return pm
+    with _lock:
+        if _manager is None:
+            pm = _new_manager()
+            if not os.environ.get("GEVENTWS_DISABLE_PLUGIN_AUTOLOAD"):
+                _load_entry_points(pm)
+            _manager = pm
+        return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the manager so the next connection loads entry points afresh (tests, reloads)."""
+    global _manager
+    with _lock:
+        _manager = None
+        _dists.clear()
+
+
+class HookRelay:
+    """The hooks of one connection: the global plugins minus ``disabled``, plus ``extra``.
+
+    ``extra`` plugin objects take part in this connection's hook calls only; their
+    ``geventws_*`` attributes must be known hooks whose arguments the hook spec
+    provides (checked here, so a typo fails at ``connect()`` and not mid-traffic).
+    """
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        extra: Sequence[Any] = (),
+        disabled: Sequence[str] = (),
+    ) -> None:
+        self.pm = pm
+        self.disabled = frozenset(disabled)
+        self._remove = [p for p in (pm.get_plugin(n) for n in self.disabled) if p is not None]
+        self._callers: dict[str, Any] = {}
+        self._extra: dict[str, list[Callable[..., Any]]] = {}
+        for obj in extra:
+            for attr in dir(obj):
+                if not attr.startswith("geventws_"):
+                    continue
+                caller = getattr(pm.hook, attr, None)
+                if caller is None or caller.spec is None:
+                    raise ValueError(f"{obj!r} implements unknown hook {attr!r}")
+                function = getattr(obj, attr)
+                unknown = set(_argnames(function)) - set(caller.spec.argnames)
+                if unknown:
+                    raise ValueError(f"{obj!r}.{attr} takes arguments the hook does not "
+                                     f"provide: {sorted(unknown)}")
+                self._extra.setdefault(attr, []).append(function)
+
+    def _caller(self, name: str) -> Any:
+        caller = self._callers.get(name)
+        if caller is None:
+            caller = getattr(self.pm.hook, name)
+            if self._remove:
+                caller = self.pm.subset_hook_caller(name, self._remove)
+            self._callers[name] = caller
+        return caller
+
+    def call(self, hook: str, /, **kwargs: Any) -> Any:
+        """Call ``hook``: a list of results, or one result for firstresult hooks."""
+        caller = self._caller(hook)
+        extra = self._extra.get(hook)
+        if extra:
+            return caller.call_extra(extra, kwargs)
+        return caller(**kwargs)
+
+    def implemented(self, name: str) -> bool:
+        """Whether any plugin of this connection implements hook ``name``."""
+        return bool(self._extra.get(name)) or bool(self._caller(name).get_hookimpls())
+
+
+def _argnames(function: Callable[..., Any]) -> list[str]:
+    params = inspect.signature(function).parameters.values()
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty]
+
+
+class PluginInfo(NamedTuple):
+    """What ``python -m geventws plugins`` shows about one plugin."""
+
+    name: str
+    distribution: Optional[str]
+    version: Optional[str]
+    hooks: list[str]
+    extensions: list[str]
+    subprotocols: list[str]
+
+
+def list_plugins(pm: Optional[pluggy.PluginManager] = None) -> list[PluginInfo]:
+    """Describe every registered plugin: its hooks and what it offers.
+
+    What a plugin offers is found by asking it, alone, as for a connection to
+    ``ws://localhost/`` with default options and an empty options dict under its
+    own name (plugins that offer only on request then show what they would offer).
+    """
+    from .headers import serialize_extension_header
+    from .negotiation import ConnectionContext
+    from .uri import parse_uri
+
+    pm = pm or get_plugin_manager()
+    infos = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        if plugin is None:
+            continue
+        hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or ())
+        others = [p for p in pm.get_plugins() if p is not plugin]
+        ctx = ConnectionContext(parse_uri("ws://localhost/"), plugin_options={name: {}})
+
+        def ask(hook: str, ctx: ConnectionContext = ctx, others: list[Any] = others) -> list[Any]:
+            try:
+                results = pm.subset_hook_caller(hook, others)(ctx=ctx)
+            except Exception as exc:  # a plugin's bug must not break the listing
+                return [f"<error: {exc!r}>"]
+            return [item for result in results if result for item in result]
+
+        extensions = [o if isinstance(o, str) else serialize_extension_header([o])
+                      for o in ask("geventws_offer_extensions")]
+        dist = _dists.get(name)
+        infos.append(PluginInfo(name, dist[0] if dist else None, dist[1] if dist else None,
+                                hooks, extensions, [str(s) for s in
+                                                    ask("geventws_offer_subprotocols")]))
+    return infos
