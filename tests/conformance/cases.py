@@ -141,8 +141,8 @@ class Case:
                 self.result_close = "The spec requires the connection to be failed cleanly here"
             elif p.remote_close_code is not None and p.remote_close_code not in ec["closeCode"]:
                 self.behavior_close = WRONG_CODE
-                self.result_close = "The close code should have been %s or empty" % ",".join(
-                    map(str, ec["closeCode"]))
+                codes = ",".join(map(str, ec["closeCode"]))
+                self.result_close = f"The close code should have been {codes} or empty"
             else:
                 self.behavior_close = OK
                 self.result_close = "Connection was properly closed"

@@ -65,7 +65,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             grade = overall(result)
             section = case_id.split(".")[0]
             table[section][grade] += 1
-            if grade != "OK" or args.verbose and result.behavior_close != "OK":
+            if grade != "OK" or (args.verbose and result.behavior_close != "OK"):
                 notes.append(f"{case_id:8} {grade:13} {result.result} / {result.result_close}")
     elapsed = time.monotonic() - start
     header = f"{'section':24} {'total':>5} " + " ".join(f"{g:>13}" for g in GRADES)
