@@ -106,6 +106,10 @@ class Protocol:
         self._frag_parts: list[Any] = []
         self._frag_size = 0
         self._frag_decoder: Optional[codecs.IncrementalDecoder] = None
+        # A text frame whose payload is still arriving: [decoder, mask key, bytes seen].
+        # Its pieces are validated as they come, so invalid UTF-8 fails the connection
+        # at once rather than when the (maybe huge, maybe never finished) frame ends.
+        self._partial: Optional[list[Any]] = None
         # The fragmented message being sent, if any.
         self._sending_fragments = False
 
@@ -248,6 +252,7 @@ class Protocol:
         self._discard = True
         self._chunks = []
         self._buffered = 0
+        self._partial = None
         if self.state is State.OPEN:
             self.state = State.CLOSING
 
@@ -266,15 +271,20 @@ class Protocol:
         if not isinstance(data, bytes):
             data = bytes(data)
         self._buffered += len(data)
-        if self._buffered < self._need:
-            self._chunks.append(data)
-            return
-        if self._chunks:
-            self._chunks.append(data)
-            data = b"".join(self._chunks)
-            self._chunks = []
         try:
+            if self._buffered < self._need:
+                self._chunks.append(data)
+                if self._partial is not None:
+                    self._check_partial(data)
+                return
+            if self._chunks:
+                self._chunks.append(data)
+                data = b"".join(self._chunks)
+                self._chunks = []
+            self._partial = None
             pos = self._parse(data)
+            if self._partial is not None:
+                self._check_partial(memoryview(data)[pos + self._partial[3] :])
         except PayloadTooBig as exc:
             self.fail(1009, str(exc)[:120], exc)
             return
@@ -348,6 +358,15 @@ class Protocol:
             frame_end = pos + hlen + length
             if frame_end > end:
                 self._need = frame_end - pos
+                if not extensions and (
+                    (opcode == OP_TEXT and self._frag_opcode is None)
+                    or (opcode == OP_CONT and self._frag_decoder is not None)
+                ):
+                    if end - pos < hlen:
+                        self._need = hlen  # parse again once the mask key is here
+                    else:
+                        self._watch_text(opcode, data[pos + hlen - 4 : pos + hlen]
+                                         if masked else None, hlen)
                 return pos
             start = pos + hlen
             if masked:
@@ -407,6 +426,27 @@ class Protocol:
                     self._frag_decoder = None
                     self._frag_parts = []
                     self._frag_size = 0
+
+    def _watch_text(self, opcode: int, key: Optional[bytes], hlen: int) -> None:
+        """Start validating an incomplete text frame, from where its message stands."""
+        decoder = _new_utf8_decoder()
+        if opcode == OP_CONT and self._frag_decoder is not None:
+            decoder.setstate(self._frag_decoder.getstate())
+        self._partial = [decoder, key, 0, hlen]
+
+    def _check_partial(self, data: Data) -> None:
+        """Validate more payload of the incomplete text frame (UnicodeDecodeError if bad).
+
+        Only the validity is kept; the whole frame is decoded again once complete.
+        """
+        partial = self._partial
+        assert partial is not None
+        key, seen = partial[1], partial[2]
+        partial[2] = seen + len(data)
+        if key is not None:
+            shift = seen % 4
+            data = apply_mask(data, key[shift:] + key[:shift])
+        partial[0].decode(data)
 
     def _room(self, opcode: int) -> Optional[int]:
         """How many more payload bytes the current message may grow by."""

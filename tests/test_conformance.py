@@ -1,0 +1,63 @@
+"""Autobahn|Testsuite client cases 1–7, 9 and 10 against geventws, one test per case.
+
+The fuzzing server in ``tests/conformance`` reproduces each case and grades it as
+Autobahn does; every case must be OK, with the exceptions below, each for a reason
+Autobahn's own grading gives. ``python -m tests.conformance.report`` prints the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conformance.cases import (
+    CASE_CLASSES,
+    CASE_IDS,
+    INFORMATIONAL,
+    NON_STRICT,
+    OK,
+)
+from tests.conformance.fuzzer import FuzzingServer
+from tests.conformance.report import run_one
+
+#: Cases where Autobahn itself lists NON-STRICT as an acceptable outcome: a valid message
+#: is followed, in the same burst, by a frame that breaks a MUST (reserved bits, reserved
+#: opcode, misplaced continuation). Autobahn's expectation is "echo of the first message,
+#: then fail" (OK) but it also accepts "fail without the echo" (NON-STRICT), since RFC
+#: 6455 §5.2/§5.4 require failing the connection on the bad frame and nothing obliges
+#: the receiver to let the application answer the earlier message first. geventws does
+#: deliver that message (``recv()`` returns it), but when both frames arrive in one read,
+#: the engine has already failed the connection by the time the application echoes it,
+#: so the echo is refused. Which of the two happens depends on how TCP delivers the
+#: bytes: both grades are accepted here, and nothing else is.
+ECHO_BEFORE_FAILURE_LATITUDE = frozenset(
+    ["3.2", "3.3", "3.4", "4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5", "5.15"]
+)
+
+
+@pytest.fixture(scope="module")
+def fuzzing_server() -> Iterator[FuzzingServer]:
+    with FuzzingServer(CASE_CLASSES) as server:
+        yield server
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_autobahn_case(fuzzing_server: FuzzingServer, case_id: str) -> None:
+    result = run_one(fuzzing_server, case_id, timeout=60)
+    why = result.summary()
+    if CASE_CLASSES[case_id].informational:
+        # 7.1.6 and 7.13.x: the RFC leaves the outcome open; Autobahn only reports it.
+        assert (result.behavior, result.behavior_close) == (INFORMATIONAL, INFORMATIONAL), why
+        if case_id == "7.1.6":
+            # Whatever was echoed, the closing handshake must complete with 1000.
+            assert result.was_clean and result.remote_close_code == 1000, why
+        else:
+            # Codes 5000 and up are not defined by RFC 6455 §7.4: geventws refuses them.
+            assert result.remote_close_code == 1002, why
+    elif case_id in ECHO_BEFORE_FAILURE_LATITUDE:
+        assert result.behavior in (OK, NON_STRICT), why
+        assert result.behavior_close == OK, why
+    else:
+        assert (result.behavior, result.behavior_close) == (OK, OK), why
