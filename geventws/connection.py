@@ -518,7 +518,8 @@ def connect(
             if result is None and not data:  # pragma: no cover - receive_data raises
                 raise InvalidHandshake("connection closed during the opening handshake")
         extensions = negotiation.accept(result)
-        protocol = Protocol(Role.CLIENT, max_size=max_size, extensions=extensions)
+        protocol = Protocol(Role.CLIENT, max_size=max_size, extensions=extensions,
+                            observer=negotiation.frame_observer())
     except BaseException:
         if stream is not None:
             stream.close()

@@ -107,24 +107,20 @@ class ConnectionContext:
 
 
 class _FrameObserver:
-    """A pass-through "extension" last in the chain, so it sees frames as on the wire.
+    """Relays the engine's frame observations to the frame hooks.
 
     It is only installed when some plugin implements a frame hook; otherwise the
     engine keeps its fast path for connections without extensions.
     """
 
-    name = "geventws-frame-observer"
-
     def __init__(self, negotiation: Negotiation) -> None:
         self._negotiation = negotiation
 
-    def encode(self, frame: Frame) -> Frame:
+    def frame_sent(self, frame: Frame) -> None:
         self._negotiation._observe("geventws_frame_sent", frame=frame)
-        return frame
 
-    def decode(self, frame: Frame, *, max_size: Optional[int] = None) -> Frame:
+    def frame_received(self, frame: Frame) -> None:
         self._negotiation._observe("geventws_frame_received", frame=frame)
-        return frame
 
 
 class Negotiation:
@@ -195,9 +191,11 @@ class Negotiation:
                 raise NegotiationError(f"no plugin accepted the server's {name} extension")
             extensions.append(extension)
         ctx.extensions = list(extensions)
-        if self._observe_frames:
-            extensions.append(_FrameObserver(self))
         return extensions
+
+    def frame_observer(self) -> Optional[_FrameObserver]:
+        """What the engine should report frames to (``None``: no plugin wants frames)."""
+        return _FrameObserver(self) if self._observe_frames else None
 
     def opened(self, connection: Any) -> None:
         """The connection is open: set its codec, run the plugins' opening hooks.
@@ -244,11 +242,7 @@ class Negotiation:
 
 
 def negotiated_extensions(connection: Any) -> list[Extension]:
-    """The extension objects a connection negotiated, in the server's order.
-
-    ``connection.protocol.extensions`` may also hold the frame observer that
-    traffic plugins need; this is only what the server selected.
-    """
+    """The extension objects a connection negotiated, in the server's order."""
     negotiation = getattr(connection, "_negotiation", None)
     return [] if negotiation is None else list(negotiation.ctx.extensions)
 

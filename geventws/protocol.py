@@ -27,6 +27,7 @@ import codecs
 import enum
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
+from typing import Protocol as TypingProtocol
 
 from .events import Event, Ping, Pong
 from .exceptions import (
@@ -66,6 +67,15 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
+class FrameObserver(TypingProtocol):
+    """Sees frames as they cross the wire (after extensions when sending, before them
+    when receiving), payloads unmasked; it must not change them."""
+
+    def frame_sent(self, frame: Frame) -> None: ...
+
+    def frame_received(self, frame: Frame) -> None: ...
+
+
 class InvalidState(Exception):
     """An operation the current state does not allow (e.g. sending after close)."""
 
@@ -79,10 +89,14 @@ class Protocol:
         *,
         max_size: Optional[int] = 2**20,
         extensions: Sequence[Extension] = (),
+        observer: Optional[FrameObserver] = None,
     ) -> None:
         self.role = role
         self.max_size = max_size
         self.extensions: list[Extension] = list(extensions)
+        #: Sees every frame as it crosses the wire, without changing it (tracing plugins).
+        #: Unlike an extension it leaves the engine's checks and fast paths as they are.
+        self.observer = observer
         self.state = State.OPEN
         #: The close frame received and the one sent, once they are.
         self.close_rcvd: Optional[Close] = None
@@ -189,7 +203,7 @@ class Protocol:
         if opcode != OP_CONT and self._sending_fragments:
             raise InvalidState("a fragmented message is being sent; finish it first")
         self._sending_fragments = not fin
-        if self.extensions:
+        if self.extensions or self.observer is not None:
             self._send_frame(Frame(opcode, bytes(data), fin))
             return
         # Hot path: no extension, header and (masked) payload built inline.
@@ -241,6 +255,8 @@ class Protocol:
     def _send_frame(self, frame: Frame) -> None:
         for ext in self.extensions:
             frame = ext.encode(frame)
+        if self.observer is not None:
+            self.observer.frame_sent(frame)
         self._out.extend(serialize_frame(frame, mask=self._mask))
 
     def fail(self, code: int, reason: str = "", exc: Optional[Exception] = None) -> None:
@@ -377,6 +393,9 @@ class Protocol:
                 payload = data[start:frame_end]
             pos = frame_end
             fin = b0 & 0x80
+            if self.observer is not None:
+                self.observer.frame_received(Frame(opcode, payload, bool(fin), bool(b0 & 0x40),
+                                                   bool(b0 & 0x20), bool(b0 & 0x10)))
             if extensions:
                 frame = Frame(opcode, payload, bool(fin), bool(b0 & 0x40), bool(b0 & 0x20),
                               bool(b0 & 0x10))

@@ -352,3 +352,37 @@ def test_arbitrary_bytes_never_crash_the_parser(data):
     p.events_received()
     if p.failure is not None:
         assert p.close_sent is not None and p.close_sent.code in (1002, 1007, 1009)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list = []
+        self.received: list = []
+
+    def frame_sent(self, frame) -> None:
+        self.sent.append(frame)
+
+    def frame_received(self, frame) -> None:
+        self.received.append(frame)
+
+
+def test_observer_sees_frames_and_changes_nothing():
+    from geventws.frames import Frame
+
+    recorder = Recorder()
+    p = client(observer=recorder)
+    p.send_text("hi")
+    p.receive_data(frame(TEXT, b"a", fin=False) + frame(PING, b"p") + frame(CONT, b"b"))
+    assert p.events_received() == [Ping(b"p"), "ab"]
+    assert recorder.received == [Frame(TEXT, b"a", False), Frame(PING, b"p"), Frame(CONT, b"b")]
+    assert recorder.sent == [Frame(TEXT, b"hi"), Frame(PONG, b"p")]
+    assert sent(p) == [(TEXT, True, 0, b"hi"), (PONG, True, 0, b"p")]
+
+
+def test_observer_keeps_fail_fast_checks():
+    p = client(observer=Recorder())
+    p.receive_data(frame(TEXT, b"ok\xff" + b"x" * 100)[:10])  # bad UTF-8 in an incomplete frame
+    assert sent_close_code(p) == 1007
+    p = client(observer=Recorder())
+    p.receive_data(frame(TEXT, b"x", rsv=1))
+    assert sent_close_code(p) == 1002
