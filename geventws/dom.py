@@ -72,7 +72,7 @@ class Event:
     def __init__(self, type: str, eventInitDict: Optional[Mapping[str, Any]] = None,
                  **init: Any) -> None:
         options = {**(eventInitDict or {}), **init}
-        self.type = str(type)
+        self._type = str(type)
         self.bubbles = bool(options.get("bubbles", False))
         self.cancelable = bool(options.get("cancelable", False))
         self.composed = bool(options.get("composed", False))
@@ -86,6 +86,10 @@ class Event:
         self._stop = False
         self._stop_immediate = False
         self._dispatching = False
+
+    @property
+    def type(self) -> str:
+        return self._type
 
     def preventDefault(self) -> None:
         if self.cancelable:
@@ -112,11 +116,33 @@ class MessageEvent(Event):
                  **init: Any) -> None:
         super().__init__(type, eventInitDict, **init)
         options = {**(eventInitDict or {}), **init}
-        self.data: Any = options.get("data")
-        self.origin = str(options.get("origin", ""))
-        self.lastEventId = str(options.get("lastEventId", ""))
-        self.source: Any = options.get("source")
-        self.ports: list[Any] = list(options.get("ports", ()))
+        self._data: Any = options.get("data")
+        self._origin = str(options.get("origin", ""))
+        self._last_event_id = str(options.get("lastEventId", ""))
+        self._source: Any = options.get("source")
+        self._ports: tuple[Any, ...] = tuple(options.get("ports", ()))
+
+    # Read-only, as the IDL attributes are.
+    @property
+    def data(self) -> Any:
+        return self._data
+
+    @property
+    def origin(self) -> str:
+        """The serialized origin of the socket's URL, e.g. ``ws://example.com:8080``."""
+        return self._origin
+
+    @property
+    def lastEventId(self) -> str:
+        return self._last_event_id
+
+    @property
+    def source(self) -> Any:
+        return self._source
+
+    @property
+    def ports(self) -> tuple[Any, ...]:
+        return self._ports
 
 
 class CloseEvent(Event):
@@ -126,9 +152,24 @@ class CloseEvent(Event):
                  **init: Any) -> None:
         super().__init__(type, eventInitDict, **init)
         options = {**(eventInitDict or {}), **init}
-        self.wasClean = bool(options.get("wasClean", False))
-        self.code = int(options.get("code", 0))
-        self.reason = str(options.get("reason", ""))
+        self._was_clean = bool(options.get("wasClean", False))
+        self._code = int(options.get("code", 0))
+        self._reason = str(options.get("reason", ""))
+
+    # Read-only, as the IDL attributes are.
+    @property
+    def wasClean(self) -> bool:
+        """Whether the closing handshake completed (both close frames, then TCP closed)."""
+        return self._was_clean
+
+    @property
+    def code(self) -> int:
+        """The close code received; 1005 if the frame had none, 1006 if none arrived."""
+        return self._code
+
+    @property
+    def reason(self) -> str:
+        return self._reason
 
 
 Listener = Union[Callable[[Any], Any], Any]  # a callable, or an object with handleEvent
