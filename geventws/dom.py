@@ -14,6 +14,7 @@ leaves the list when set to ``None``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Mapping
@@ -193,6 +194,12 @@ def _flatten(options: Union[bool, Mapping[str, Any], None]) -> tuple[bool, bool]
     return bool(options.get("capture", False)), bool(options.get("once", False))
 
 
+def _same(a: Listener, b: Listener) -> bool:
+    # Identity, as in JavaScript; but each ``obj.method`` access makes a new bound method,
+    # equal to the others, so those compare by equality.
+    return a is b or ((inspect.ismethod(a) or inspect.isbuiltin(a)) and a == b)
+
+
 class EventTarget:
     """``addEventListener`` / ``removeEventListener`` / ``dispatchEvent`` of the DOM."""
 
@@ -209,7 +216,7 @@ class EventTarget:
         capture, once = _flatten(options)
         entries = self._listeners.setdefault(type, [])
         for entry in entries:
-            if entry.callback is callback and entry.capture == capture:
+            if _same(entry.callback, callback) and entry.capture == capture:
                 return
         entries.append(_Entry(callback, capture, once))
 
@@ -219,7 +226,7 @@ class EventTarget:
         capture, _ = _flatten(options)
         entries = self._listeners.get(type, [])
         for entry in entries:
-            if entry.callback is callback and entry.capture == capture:
+            if _same(entry.callback, callback) and entry.capture == capture:
                 self._remove(type, entry)
                 return
 

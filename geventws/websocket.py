@@ -52,6 +52,7 @@ _SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
 _PATH_SAFE = "!$%&'()*+,-./:;=@[\\]^_|~"
 _QUERY_SAFE = "!$%&()*+,-./:;=?@[\\]^_`{|}~"
 _CONNECT_OPTIONS = inspect.signature(connect)
+_CONSTANT_NAMES = frozenset({"CONNECTING", "OPEN", "CLOSING", "CLOSED"})
 
 
 def _syntax_error(message: str) -> DOMException:
@@ -278,6 +279,11 @@ class WebSocket(EventTarget):
             code = 1000  # a reason without a code goes out with 1000
         assert self._conn is not None
         self._conn.close_nowait(code, text)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _CONSTANT_NAMES:
+            raise AttributeError(f"{name} is a constant")
+        super().__setattr__(name, value)
 
     def wait_closed(self, timeout: Optional[float] = None) -> bool:
         """Block this greenlet until the ``close`` event has been dispatched.
