@@ -289,7 +289,10 @@ class WebSocket(EventTarget):
         """Block this greenlet until the ``close`` event has been dispatched.
 
         Beyond the standard, for scripts: ``False`` if ``timeout`` ran out first.
+        Not from a listener: events come from the greenlet this would wait for.
         """
+        if gevent.getcurrent() is self._greenlet:
+            raise RuntimeError("wait_closed() called from this socket's own event listener")
         return bool(self._done.wait(timeout))
 
     def __repr__(self) -> str:

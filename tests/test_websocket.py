@@ -167,3 +167,19 @@ def test_close_while_connecting_before_the_greenlet_ran():
     assert ws.wait_closed(5)
     assert types == ["error", "close"]
     assert "before the connection opened" in str(ws.failure)
+
+
+def test_wait_closed_from_a_listener_is_refused(echo_server):
+    ws = geventws.WebSocket(echo_server.url)
+    errors = []
+
+    def onopen(e):
+        try:
+            ws.wait_closed()
+        except RuntimeError as exc:
+            errors.append(exc)
+        ws.close()
+
+    ws.onopen = onopen
+    assert ws.wait_closed(5)
+    assert len(errors) == 1

@@ -115,8 +115,8 @@ def test_close_server_initiated_close(wpt, record):
     ("", 1005, ""),
 ])
 def test_remote_close_code_and_reason(wpt, record, query, code, reason):
-    """WPT remote-close.any.js: the close event carries the server's code and reason
-    (1005 for a close frame without a code)."""
+    """Standard (the close event's code/reason are the server's close frame's; 1005 when it
+    had no code), as Secure-Close-server-initiated-close.any.js checks for 1000."""
     ws = WebSocket(wpt.url("/remote-close") + query)
     rec = record(ws).wait()
     close = rec.last("close")

@@ -153,7 +153,8 @@ def test_unknown_option_is_a_type_error_at_once():
 
 
 def test_basic_auth(wpt):
-    """WPT basic-auth.any.js: credentials in the URL become an Authorization header."""
+    """WPT basic-auth.any.js (newer WPT; handlers/basic_auth_wsh.py): credentials in the URL
+    become an Authorization header."""
     ws = WebSocket(wpt.url("/basic_auth").replace("ws://", "ws://foo:bar@"))
     got = []
     ws.onmessage = lambda e: (got.append(e.data), ws.close())

@@ -63,7 +63,7 @@ def test_protocol_empty_before_open(ws):
 
 
 def test_protocol_empty_when_server_selects_none(wpt, record):
-    """WPT Create-Secure-valid-url-protocol.any.js (no selection): protocol stays ""."""
+    """Standard (protocol is the server's selection): none selected, protocol stays ""."""
     ws = WebSocket(wpt.url("/echo"), "notecho")
     ws.onopen = lambda e: ws.close()
     record(ws).wait()

@@ -58,7 +58,7 @@ def test_send_return_value(wpt):
 
 
 def test_send_unpaired_surrogates(wpt, record):
-    """WPT send/006.html, Send-unpaired-surrogates.any.js: lone surrogates go out as U+FFFD."""
+    """WPT send/006.html, Send-Unpaired-Surrogates.any.js: lone surrogates go out as U+FFFD."""
     data = echo(wpt, record, "a\udc00xb\ud800xc\udc00\ud800x")
     assert data == "a\ufffdxb\ufffdxc\ufffd\ufffdx"
 
@@ -153,15 +153,15 @@ def test_send_binary_65k_arraybuffer(wpt, record):
 
 @pytest.mark.parametrize("typecode", ["b", "h", "i", "B", "H", "I", "f", "d"])
 def test_send_binary_arraybufferview(wpt, record, typecode):
-    """WPT Send-binary-arraybufferview-{int8,int16-offset,int32,uint8-offset,uint16-offset-length,
-    uint32-offset,float32,float64}.any.js: a typed array sends its bytes."""
+    """WPT the Send-binary-arraybufferview-*.any.js family (int8 ... float64 typed arrays):
+    a typed array (here array.array) sends its bytes."""
     view = array.array(typecode, [1, 2, 3, 4])
     assert echo(wpt, record, view) == view.tobytes()
 
 
 def test_send_binary_arraybufferview_offset_length(wpt, record):
-    """WPT Send-binary-arraybufferview-uint8-offset-length.any.js: a view with offset and
-    length sends only the bytes it covers."""
+    """WPT Send-binary-arraybufferview-*-offset(-length) variants: a view with an offset and
+    a length sends only the bytes it covers (here a memoryview slice)."""
     buffer = bytearray(range(10))
     assert echo(wpt, record, memoryview(buffer)[2:6]) == bytes([2, 3, 4, 5])
 
