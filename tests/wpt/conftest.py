@@ -12,6 +12,10 @@ as well as its code, and write raw bytes (``echo_raw``). Paths:
 ``/echo_raw``              write the text message, ``\\xNN``-unescaped, raw to the socket
 ``/empty-message``         reply ``pass`` to an empty text message, else ``fail``
 ``/handshake_protocols``   select the first offered subprotocol; send the header value
+``/handshake_no_protocol`` select no subprotocol, whatever is offered
+``/wrong_protocol``        select ``foobar`` whatever is offered (or not)
+``/echo_exit``             after receiving ``Goodbye``, close without echoing it
+``/echo_close_data``       after receiving ``Goodbye``, send a close frame, then a text frame
 ``/echo-query``            send the request target's query string
 ``/basic_auth``            send the request's Authorization header
 ``/remote-close``          close at once with ``?code=&reason=`` (no code: empty close frame)
@@ -181,7 +185,9 @@ class WPTServer:
         selected = None
         if path == "/handshake_protocols" and offered:
             selected = offered[0]
-        elif "echo" in offered:
+        elif path == "/wrong_protocol":
+            selected = "foobar"
+        elif "echo" in offered and path != "/handshake_no_protocol":
             selected = "echo"
         key = header.get("sec-websocket-key", "")
         accept = "d2hhdCBhIHdyb25nIGtleQ==" if path == "/wrong_accept_key" else accept_key(key)
@@ -214,6 +220,16 @@ class WPTServer:
             if isinstance(message, tuple):  # the client's close: echo code and reason
                 _, code, reason = message
                 conn.close(code, reason)
+                return
+            if message == "Goodbye" and path == "/echo_exit":
+                conn.close_and_wait(1000)
+                return
+            if message == "Goodbye" and path == "/echo_close_data":
+                conn.close(1000)
+                conn.send("data after the close frame")
+                with gevent.Timeout(5, False):
+                    while not isinstance(conn.recv(), (tuple, type(None))):
+                        pass
                 return
             if path == "/echo_raw":
                 conn.sock.sendall(codecs.decode(message, "unicode_escape").encode("latin-1"))

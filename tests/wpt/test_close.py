@@ -208,3 +208,23 @@ def test_messages_after_close_are_dropped(wpt, record):
         ws.close()
 
     assert open_then(wpt, record, action).types == ["open", "close"]
+
+
+def test_server_sends_closing_handshake(wpt, record):
+    """WPT closing-handshake/002.html: the server closes on "Goodbye" (no echo): clean."""
+    rec = open_then(wpt, record, lambda ws: ws.send("Goodbye"), path="/echo_exit")
+    assert rec.types == ["open", "close"] and rec.last("close").wasClean
+
+
+def test_client_sends_closing_handshake(wpt, record):
+    """WPT closing-handshake/003.html: close() gives code 1005, clean."""
+    rec = open_then(wpt, record, lambda ws: ws.close())
+    close = rec.last("close")
+    assert (close.code, close.wasClean) == (1005, True)
+
+
+def test_data_after_closing_handshake(wpt, record):
+    """WPT closing-handshake/004.html: a data frame after the server's close frame is
+    ignored; the close is still clean."""
+    rec = open_then(wpt, record, lambda ws: ws.send("Goodbye"), path="/echo_close_data")
+    assert rec.types == ["open", "close"] and rec.last("close").wasClean
