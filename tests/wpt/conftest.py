@@ -135,11 +135,13 @@ class RawConn:
 class WPTServer:
     """The handlers above on 127.0.0.1 and a free port."""
 
-    def __init__(self) -> None:
-        self._server = gevent.server.StreamServer(("127.0.0.1", 0), self._handle)
+    def __init__(self, ssl_context: Any = None) -> None:
+        self.scheme = "wss" if ssl_context is not None else "ws"
+        kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        self._server = gevent.server.StreamServer(("127.0.0.1", 0), self._handle, **kwargs)
 
     def url(self, path: str = "/") -> str:
-        return f"ws://127.0.0.1:{self._server.server_port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_port}{path}"
 
     @property
     def port(self) -> int:
@@ -245,6 +247,33 @@ class WPTServer:
 @pytest.fixture(scope="session")
 def wpt() -> Iterator[WPTServer]:
     server = WPTServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls() -> Any:
+    """A throwaway CA (trustme): the server's context and the client's ``ssl`` option."""
+    trustme = pytest.importorskip("trustme")
+    import ssl
+
+    import gevent.ssl
+
+    ca = trustme.CA()
+    # gevent's SSLContext, so the server's TLS handshakes cooperate (the stdlib one would
+    # block the hub inside wrap_socket).
+    server_context = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    return server_context, client_context
+
+
+@pytest.fixture(scope="session")
+def wpt_wss(tls: Any) -> Iterator[WPTServer]:
+    """The same handlers over TLS: the ``?wss`` variants of the WPT files."""
+    server = WPTServer(ssl_context=tls[0])
     server.start()
     yield server
     server.stop()
