@@ -128,7 +128,21 @@ def _buffer_size(data: Any) -> int:
         return view.nbytes
 
 
-class WebSocket(EventTarget):
+class _ReadOnlyConstants(type):
+    """Makes CONNECTING/OPEN/CLOSING/CLOSED read-only on the class, as WebIDL constants are."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if name in _CONSTANT_NAMES:
+            raise AttributeError(f"{name} is a constant")
+        super().__setattr__(name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        if name in _CONSTANT_NAMES:
+            raise AttributeError(f"{name} is a constant")
+        super().__delattr__(name)
+
+
+class WebSocket(EventTarget, metaclass=_ReadOnlyConstants):
     """``WebSocket(url, protocols=None, **options)``: connect at once, in the background.
 
     ``options`` are :func:`~geventws.connect`'s keywords (``additional_headers``,
