@@ -92,8 +92,8 @@ def test_create_secure_valid_url_protocol_set_correctly(wpt, record):
     assert messages == ["chat, echo"]  # the header the server saw, in our order
 
 
-def test_create_valid_url_protocol_empty():
-    """WPT Create-valid-url-protocol-empty.any.js: the empty string is not a token."""
+def test_empty_protocol_string():
+    """WPT constructor/004.html (its "empty string" case): "" is not a token."""
     syntax_error("ws://127.0.0.1:1/", "")
 
 

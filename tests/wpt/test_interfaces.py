@@ -81,7 +81,8 @@ def test_no_uppercase_url_attribute(ws):
 
 
 def test_protocol_empty_before_open(ws):
-    """WPT protocol/001.html: "" while connecting; read-only."""
+    """WPT protocol/001.html, Create-valid-url-protocol-empty.any.js: "" while connecting;
+    read-only."""
     assert ws.protocol == ""
     with pytest.raises(AttributeError):
         ws.protocol = "x"  # type: ignore[misc]
