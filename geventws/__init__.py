@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .connection import ClientConnection, connect
+from .dom import CloseEvent, DOMException, Event, EventTarget, MessageEvent
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -26,17 +27,23 @@ from .exceptions import (
 from .frames import Close, Opcode
 from .hookspecs import hookimpl, hookspec
 from .protocol import Protocol, Role, State
+from .websocket import WebSocket
 
 __all__ = [
     "ClientConnection",
     "Close",
+    "CloseEvent",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "DOMException",
+    "Event",
+    "EventTarget",
     "InvalidHandshake",
     "InvalidHeader",
     "InvalidStatus",
     "InvalidURI",
+    "MessageEvent",
     "NegotiationError",
     "Opcode",
     "OpenTimeout",
@@ -45,6 +52,7 @@ __all__ = [
     "ProtocolError",
     "Role",
     "State",
+    "WebSocket",
     "WebSocketException",
     "__version__",
     "connect",

@@ -8,11 +8,20 @@ blocking is gevent's, so a caller blocks only its own greenlet.
 
 Flow control: once ``max_queue`` messages wait unread, the reader stops reading
 the socket, so the kernel's buffers fill and TCP slows the server down.
+
+Write queue: :meth:`ClientConnection.send_nowait` and
+:meth:`ClientConnection.close_nowait` return at once and leave the writing to a
+writer greenlet, which sends queued items in order through the same
+:meth:`~ClientConnection.send` / :meth:`~ClientConnection.close` as everyone
+else. A callback per message reports when its bytes reached the socket: that is
+what the W3C object's ``bufferedAmount`` counts.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Callable, Optional, Union
@@ -49,6 +58,19 @@ HeadersLike = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 
 _RECV_SIZE = 256 * 1024
 _CLOSED = object()  # queue sentinel: the connection ended
+
+#: ``callback(None)`` once a queued message reached the socket, ``callback(exc)`` if it never will.
+SentCallback = Callable[[Optional[BaseException]], None]
+
+
+class _CloseRequest:
+    """A write-queue item: run the closing handshake after the messages queued before it."""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: Optional[int], reason: str) -> None:
+        self.code = code
+        self.reason = reason
 
 
 class ClientConnection:
@@ -96,6 +118,12 @@ class ClientConnection:
         self._closed = gevent.event.Event()
         self._close_callbacks: list[Callable[[ClientConnection], None]] = []
         self._keepalive: Optional[gevent.Greenlet] = None
+        # Write queue of send_nowait()/close_nowait(), drained by a writer greenlet.
+        self._write_queue: deque[tuple[Any, Optional[SentCallback]]] = deque()
+        self._queue_idle = gevent.event.Event()
+        self._queue_idle.set()
+        self._writer: Optional[gevent.Greenlet] = None
+        self._close_queued = False
         self._reader = gevent.spawn(self._read_loop, handshake.trailing_data)
         if ping_interval is not None:
             self._keepalive = gevent.spawn_later(ping_interval, self._keepalive_tick)
@@ -127,10 +155,15 @@ class ClientConnection:
         An iterable of ``str`` or of bytes-likes is sent as one fragmented message,
         a frame per item. Raises :class:`ConnectionClosed` once closing has begun
         and ``TypeError`` for anything else. With a :attr:`codec`, ``message`` is
-        first encoded by it, whatever its type.
+        first encoded by it, whatever its type. Messages queued with
+        :meth:`send_nowait` are sent first, so the order is the order of the calls.
         """
         if self.codec is not None:
             message = self.codec.encode(message)
+        self._wait_queue()
+        self._send_raw(message)
+
+    def _send_raw(self, message: Union[Data, Iterable[Data]]) -> None:
         if isinstance(message, str):
             with self._write_lock:
                 self._call(self.protocol.send_text, message.encode("utf-8"))
@@ -242,15 +275,46 @@ class ClientConnection:
         with self._write_lock:
             self._call(self.protocol.send_pong, data)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def send_nowait(self, message: Data, callback: Optional[SentCallback] = None) -> None:
+        """Queue a message and return at once, without blocking on the socket.
+
+        A writer greenlet sends queued messages in order (``str`` as text, bytes-like
+        as binary; a bytes-like is copied now, so the caller may reuse its buffer).
+        ``callback(None)`` runs once the message's frames were handed to the socket,
+        ``callback(exc)`` if it never will be (the connection closed first); keep it
+        short, it runs in the writer greenlet. Raises ``TypeError`` for anything else
+        and :class:`ConnectionClosed` once closing has begun or a close is queued.
+        """
+        if isinstance(message, (bytearray, memoryview)):
+            message = bytes(message)
+        elif not isinstance(message, (str, bytes)):
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+        if self._close_queued or self.protocol.state is not State.OPEN or self._closed.is_set():
+            raise self.protocol.close_exc
+        self._enqueue(message, callback)
+
+    def close_nowait(self, code: Optional[int] = 1000, reason: str = "") -> None:
+        """Queue the closing handshake behind the queued messages and return at once.
+
+        The writer greenlet then runs :meth:`close` (bounded by ``close_timeout``);
+        :meth:`wait_closed` tells when it is over. Arguments are checked now, as
+        :meth:`close` checks them; a second call does nothing.
+        """
+        _check_close_args(code, reason)
+        if self._close_queued or self._closed.is_set():
+            return
+        self._close_queued = True
+        self._enqueue(_CloseRequest(code, reason), None)
+
+    def close(self, code: Optional[int] = 1000, reason: str = "") -> None:
         """Perform the closing handshake and wait (up to ``close_timeout``) for it to end.
 
-        Idempotent: closing a closed connection does nothing.
+        ``code=None`` sends a close frame without a status code (the peer sees 1005).
+        Messages queued with :meth:`send_nowait` are sent first. Idempotent: closing
+        a closed connection does nothing.
         """
-        if not 1000 <= code <= 4999 or code in (1004, 1005, 1006, 1015):
-            raise ValueError(f"invalid close code {code}")
-        if len(reason.encode("utf-8")) > 123:
-            raise ValueError("close reason is limited to 123 bytes of UTF-8")
+        _check_close_args(code, reason)
+        self._wait_queue()
         with self._write_lock:
             if self.protocol.state is State.OPEN and not self._closed.is_set():
                 try:
@@ -289,6 +353,39 @@ class ClientConnection:
         return f"<ClientConnection {self.uri.host}:{self.uri.port} {self.state.name}>"
 
     # -- internals ------------------------------------------------------------
+
+    def _enqueue(self, item: Any, callback: Optional[SentCallback]) -> None:
+        self._write_queue.append((item, callback))
+        self._queue_idle.clear()
+        if self._writer is None:
+            self._writer = gevent.spawn(self._write_loop)
+
+    def _wait_queue(self) -> None:
+        """Let queued messages go first (the writer itself never waits for itself)."""
+        if not self._queue_idle.is_set() and gevent.getcurrent() is not self._writer:
+            self._queue_idle.wait()
+
+    def _write_loop(self) -> None:
+        queue = self._write_queue
+        try:
+            while queue:
+                item, callback = queue.popleft()
+                if isinstance(item, _CloseRequest):
+                    self.close(item.code, item.reason)
+                    continue
+                error: Optional[BaseException] = None
+                try:
+                    self._send_raw(item)  # raw: a codec is for the blocking face only
+                except ConnectionClosed as exc:
+                    error = exc
+                if callback is not None:
+                    try:
+                        callback(error)
+                    except Exception:
+                        logging.getLogger("geventws").exception("send_nowait callback failed")
+        finally:
+            self._writer = None
+            self._queue_idle.set()
 
     def _low_water(self) -> int:
         return (self.max_queue or 0) // 4
@@ -427,6 +524,16 @@ class ClientConnection:
             return
         if self.ping_interval is not None and not self._closed.is_set():
             self._keepalive = gevent.spawn_later(self.ping_interval, self._keepalive_tick)
+
+
+def _check_close_args(code: Optional[int], reason: str) -> None:
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a close code")
+    elif not 1000 <= code <= 4999 or code in (1004, 1005, 1006, 1015):
+        raise ValueError(f"invalid close code {code}")
+    if len(reason.encode("utf-8")) > 123:
+        raise ValueError("close reason is limited to 123 bytes of UTF-8")
 
 
 def _unique_payload(taken: Mapping[bytes, Any]) -> bytes:
