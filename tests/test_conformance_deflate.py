@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any, Optional
 
 import pytest
+from plugin_servers import deflate_registered
 
 from tests.conformance import wire
 from tests.conformance.cases import CASE_CLASSES, CASE_IDS, FAILED, OK, UNIMPLEMENTED
@@ -50,8 +51,10 @@ THRESHOLD = 32
 
 
 @pytest.fixture(scope="module")
-def fuzzing_server() -> Iterator[FuzzingServer]:
-    with FuzzingServer(CASE_CLASSES) as server:
+def fuzzing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzingServer]:
+    # The agent needs the package's permessage-deflate entry point, installed or not.
+    with deflate_registered(tmp_path_factory.mktemp("dist")), \
+            FuzzingServer(CASE_CLASSES) as server:
         yield server
 
 
