@@ -7,7 +7,8 @@ up in what the fuzzer records), an unbounded receive queue.
 
 Sections 12 and 13 turn compression on and offer what the case's ``CLIENT_OFFERS``
 say, through the permessage-deflate plugin's own options (:func:`deflate_options`),
-so the fuzzer's accept function negotiates every parameter combination for real.
+so the fuzzer's accept function negotiates every parameter combination for real; they
+keep the default ``max_size``, so received messages are inflated under that limit.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def deflate_options(offers: Sequence[Any]) -> dict[str, object]:
     return {
         "compression": "deflate",
         "plugin_options": {"permessage-deflate": alternatives},
+        # The default limit (1 MiB): messages here are at most 128 KiB, and inflating
+        # under a limit is the path every default connection takes.
+        "max_size": 2**20,
     }
 
 
