@@ -129,6 +129,57 @@ def test_plugin_options_reach_the_offer():
         "client_max_window_bits")
 
 
+def test_a_list_of_options_offers_alternatives_preferred_first():
+    options = {"permessage-deflate": [{"server_max_window_bits": 9,
+                                       "server_no_context_takeover": True},
+                                      {"server_no_context_takeover": True}, {}]}
+    with serving(deflate()) as server, \
+            geventws.connect(server.url, plugin_options=options) as ws:
+        ws.send("abc" * 100)
+        assert ws.recv(timeout=5) == "abc" * 100
+        [ext] = negotiated_extensions(ws)
+        assert (ext.remote_max_window_bits, ext.remote_no_context_takeover) == (9, True)
+    assert dict(server.requests[0])["sec-websocket-extensions"] == (
+        "permessage-deflate; server_no_context_takeover; server_max_window_bits=9; "
+        "client_max_window_bits, "
+        "permessage-deflate; server_no_context_takeover; client_max_window_bits, "
+        "permessage-deflate; client_max_window_bits")
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    # The server took the second offer: no window cap, but no context takeover.
+    ("permessage-deflate; server_no_context_takeover", (15, True)),
+    # The third: neither.
+    ("permessage-deflate", (15, False)),
+    ("permessage-deflate; server_max_window_bits=10; server_no_context_takeover", (10, True)),
+])
+def test_response_to_alternatives_fits_the_offer_it_answers(header, expected):
+    options = {"permessage-deflate": [{"server_max_window_bits": 10,
+                                       "server_no_context_takeover": True},
+                                      {"server_no_context_takeover": True}, {}]}
+    remote = PerMessageDeflate(local_max_window_bits=expected[0],
+                               local_no_context_takeover=expected[1])
+    with serving(fixed(header, [remote])) as server, \
+            geventws.connect(server.url, plugin_options=options) as ws:
+        ws.send("xyz" * 50)
+        assert ws.recv(timeout=5) == "xyz" * 50
+        [ext] = negotiated_extensions(ws)
+        assert (ext.remote_max_window_bits, ext.remote_no_context_takeover) == expected
+
+
+def test_response_fitting_none_of_the_alternatives_fails_the_handshake():
+    options = {"permessage-deflate": [{"server_max_window_bits": 10}, {"server_max_window_bits": 12}]}
+    with serving(fixed("permessage-deflate; server_max_window_bits=13")) as server, \
+            pytest.raises(NegotiationError, match="none of our 2 offers"):
+        geventws.connect(server.url, plugin_options=options)
+
+
+@pytest.mark.parametrize("bad", [[], "server_max_window_bits=10", [{"server_max_window_bits": 10}, 3]])
+def test_plugin_options_must_be_a_mapping_or_list_of_mappings(bad):
+    with pytest.raises(ValueError, match="permessage-deflate"):
+        geventws.connect("ws://127.0.0.1:9/", plugin_options={"permessage-deflate": bad})
+
+
 def test_bad_plugin_option_fails_before_connecting():
     with pytest.raises(ValueError, match="permessage-deflate"):
         geventws.connect("ws://127.0.0.1:9/", plugin_options={"permessage-deflate": {"x": 1}})

@@ -22,6 +22,11 @@ option                         default      meaning
 ``threshold``                  ``32``       messages shorter than this go uncompressed
 =============================  ===========  ===========================================
 
+A list of such mappings offers alternatives, preferred first (RFC 7692 §5): e.g.
+``[{"server_max_window_bits": 10}, {}]`` asks for a small server window but takes
+a server that cannot cap it. The server's response is checked against each offer
+in turn and the first it fits decides the settings.
+
 RFC 7692 details honoured here: RSV1 marks only the first frame of a compressed
 message; control frames are never compressed; the ``00 00 ff ff`` tail of a sync
 flush is removed when sending and added back when receiving; fragments of a
@@ -404,14 +409,25 @@ def server_accept(
 # -- the plugin ---------------------------------------------------------------
 
 
+def _all_settings(options: Any) -> list[ClientSettings]:
+    """One :class:`ClientSettings` per offer: a mapping, or a list of them (alternatives)."""
+    if isinstance(options, Mapping):
+        return [ClientSettings.from_options(options)]
+    if isinstance(options, Sequence) and not isinstance(options, (str, bytes)) and options \
+            and all(isinstance(o, Mapping) for o in options):
+        return [ClientSettings.from_options(o) for o in options]
+    raise ValueError(f"{NAME} plugin options must be a mapping or a non-empty list of "
+                     f"mappings, not {options!r}")
+
+
 @hookimpl
 def geventws_offer_extensions(ctx: Any) -> Optional[list[ExtensionHeader]]:
     """Offer permessage-deflate when the connection wants ``compression="deflate"``."""
     if ctx.compression != "deflate":
         return None
-    settings = ClientSettings.from_options(ctx.options(NAME))
+    settings = _all_settings(ctx.options(NAME))
     ctx.data[NAME] = settings
-    return [settings.offer()]
+    return [s.offer() for s in settings]
 
 
 @hookimpl
@@ -420,8 +436,16 @@ def geventws_accept_extension(ctx: Any, name: str,
     """Build the extension from the server's parameters, or refuse them."""
     if name.lower() != NAME:
         return None
-    settings = ctx.data.get(NAME)
+    settings: Optional[list[ClientSettings]] = ctx.data.get(NAME)
     if settings is None:  # pragma: no cover - we only get here after our offer
-        settings = ClientSettings.from_options(ctx.options(NAME))
-    assert isinstance(settings, ClientSettings)
-    return settings.accept(params)
+        settings = _all_settings(ctx.options(NAME))
+    errors: list[NegotiationError] = []
+    for alternative in settings:
+        try:
+            return alternative.accept(params)
+        except NegotiationError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    raise NegotiationError(f"{NAME}: the response fits none of our {len(errors)} offers ("
+                           + "; ".join(str(e) for e in errors) + ")")

@@ -14,7 +14,9 @@ Modules:
 - :mod:`.wire`    raw frames, masking, the server half of the opening handshake;
 - :mod:`.fuzzer`  the fuzzing server: one thread per connection, Autobahn's close
                   bookkeeping (``closedByMe``, ``wasClean``, ``remoteCloseCode``...);
-- :mod:`.cases`   the cases of sections 1–7, 9 and 10 and the grading rules;
+- :mod:`.deflate` the referee's permessage-deflate and Autobahn's negotiation of it;
+- :mod:`.payloads` the generated data sets of sections 12 and 13;
+- :mod:`.cases`   the cases of sections 1–7, 9, 10, 12, 13 and the grading rules;
 - :mod:`.agent`   the standard Autobahn client procedure driven by geventws;
 - :mod:`.report`  ``python -m tests.conformance.report``: run all, print a table.
 """

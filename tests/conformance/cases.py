@@ -1,4 +1,4 @@
-"""Autobahn|Testsuite client cases 1–7, 9 and 10, and Autobahn's grading rules.
+"""Autobahn|Testsuite client cases 1–7, 9, 10, 12 and 13, and Autobahn's grading rules.
 
 Each case is a class named by its Autobahn id; :data:`CASES` keeps Autobahn's order.
 A case acts on the connection ``self.p`` (a :class:`~.fuzzer.FuzzingConnection`) in
@@ -19,9 +19,13 @@ The payloads, timings and expectations are those of the ``autobahntestsuite`` sd
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+from .deflate import Offer, OfferAccept
+from .payloads import TEST_DATA, TestData
 
 OK = "OK"
 NON_STRICT = "NON-STRICT"
@@ -56,6 +60,11 @@ class CaseResult:
     was_clean: bool = False
     duration: float = 0.0
     violations: list[str] = field(default_factory=list)
+    #: The ``Sec-WebSocket-Extensions`` the fuzzer answered ("" if none was accepted).
+    extensions: str = ""
+    #: Compressed messages the fuzzer received from the client / sent to it.
+    compressed_in: int = 0
+    compressed_out: int = 0
 
     @classmethod
     def handshake_failure(cls, case_id: str, why: str) -> CaseResult:
@@ -103,6 +112,12 @@ class Case:
 
     def init(self) -> None:
         pass
+
+    def accept_deflate(self, offers: list[Any]) -> Any:
+        """Pick one of the client's permessage-deflate offers (an :class:`~.deflate.OfferAccept`)
+        or decline with ``None``: Autobahn's ``perMessageCompressionAccept``, whose default
+        declines (only sections 12 and 13 negotiate compression)."""
+        return None
 
     def on_open(self) -> None:
         raise NotImplementedError
@@ -160,6 +175,8 @@ class Case:
             list(self.received), dict(self.expected), dict(self.expected_close),
             p.remote_close_code, p.local_close_code, p.closed_by_me, p.failed_by_me,
             p.was_clean, (p.ended or time.monotonic()) - p.started, list(p.violations),
+            p.pmce.accept.response() if p.pmce else "",
+            p.pmce.messages_in if p.pmce else 0, p.pmce.messages_out if p.pmce else 0,
         )
 
 
@@ -977,6 +994,189 @@ class Case10_1_1(Case):
         if want != got:
             self.behavior = FAILED
             self.result = f"Frames transmitted {got} does not match what we expected {want}."
+
+
+# ---------------------------------------------------------------------------
+# 12, 13 permessage-deflate: compressed echo of many messages cut from a data set;
+# 12.x with each data set and Autobahn's default offer, 13.x with the JSON set and each
+# combination of offer and acceptance (see :mod:`.deflate` for the negotiation).
+
+#: (payload length, message count, case timeout, auto-fragment size), as Autobahn.
+DEFLATE_MSG_SIZES = [
+    (16, 1000, 60, 0), (64, 1000, 60, 0), (256, 1000, 120, 0), (1024, 1000, 240, 0),
+    (4096, 1000, 480, 0), (8192, 1000, 480, 0), (16384, 1000, 480, 0),
+    (32768, 1000, 480, 0), (65536, 1000, 480, 0), (131072, 1000, 480, 0),
+    (8192, 1000, 480, 256), (16384, 1000, 480, 256), (32768, 1000, 480, 256),
+    (65536, 1000, 480, 256), (131072, 1000, 480, 256), (131072, 1000, 480, 1024),
+    (131072, 1000, 480, 4096), (131072, 1000, 480, 32768),
+]
+
+#: Octets per case above which we send fewer than Autobahn's 1000 messages (never fewer
+#: than :data:`DEFLATE_MIN_COUNT`). Autobahn's 1000 × 128 KiB, compressed and inflated
+#: by both sides (zlib runs at 12–30 MB/s here, half that with a 9-bit window), would
+#: take hours for 216 cases; this keeps sections 12 and 13 under a minute. Messages of
+#: up to 256 octets still go 1000 times, and every case sends at least 256 KiB, so the
+#: 32 KiB window is crossed and context takeover exercised many times over.
+DEFLATE_OCTETS_PER_CASE = 256 * 1024
+DEFLATE_MIN_COUNT = 4
+
+
+def deflate_count(length: int, count: int = 1000) -> int:
+    """How many messages a case sends (Autobahn's ``count``, capped by the budget)."""
+    return min(count, max(DEFLATE_MIN_COUNT, DEFLATE_OCTETS_PER_CASE // length))
+
+
+class CompressedEcho(Case):
+    """Send COUNT compressed messages of LEN units, each once the previous came back."""
+
+    LEN, COUNT, WAITSECS, AUTOFRAGSIZE = 16, 1000, 60.0, 0
+    TESTDATA = TEST_DATA[0]
+    #: What the client is asked to offer (Autobahn's client side ``CLIENT_OFFERS``).
+    CLIENT_OFFERS: list[Offer] = [Offer()]
+
+    @staticmethod
+    def SERVER_ACCEPT(offers: list[Offer]) -> Optional[OfferAccept]:
+        raise NotImplementedError
+
+    def accept_deflate(self, offers: list[Any]) -> Any:
+        return self.SERVER_ACCEPT(offers)
+
+    def init(self) -> None:
+        self.expected_close = _normal_close(self)
+        self.data = self.TESTDATA.payload
+        self.pointer = 0
+        self.count = 0
+        self.expected_hash = b""
+
+    def on_open(self) -> None:
+        self.p.auto_fragment_size = self.AUTOFRAGSIZE
+        if self.p.pmce is None:
+            self.behavior = UNIMPLEMENTED
+            self.result = "permessage-deflate was not negotiated."
+            self.p.send_close(NORMAL)
+            return
+        self.behavior = FAILED
+        self.result = f"Case did not finish within {self.WAITSECS} seconds."
+        self.p.close_after(self.WAITSECS)
+        self.send_one()
+
+    def send_one(self) -> None:
+        data, start = self.data, self.pointer
+        end = (start + self.LEN) % len(data)
+        chunk = data[start:end] if end > start else data[start:] + data[:end]
+        self.pointer = end
+        msg = chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
+        self.expected_hash = hashlib.sha1(msg).digest()
+        self.p.send_message(msg, binary=self.TESTDATA.binary)
+        self.count += 1
+
+    def on_message(self, payload: bytes, binary: bool) -> None:
+        length = len(payload) if self.TESTDATA.binary else len(payload.decode("utf-8"))
+        digest = hashlib.sha1(payload).digest()
+        if binary != self.TESTDATA.binary or length != self.LEN or digest != self.expected_hash:
+            self.behavior = FAILED
+            if binary != self.TESTDATA.binary:
+                self.result = (f"Echoed message type differs from what I sent (got binary "
+                               f"{binary}, expected binary {self.TESTDATA.binary}).")
+            elif length != self.LEN:
+                self.result = (f"Echoed message length differs from what I sent (got length "
+                               f"{length}, expected length {self.LEN}).")
+            else:
+                self.result = (f"Echoed message contents differ from what I sent (got SHA1 "
+                               f"{digest.hex()}, expected SHA1 {self.expected_hash.hex()}).")
+            self.p.send_close(NORMAL)
+        elif self.count < self.COUNT:
+            self.send_one()
+        else:
+            self.behavior = OK
+            self.result = (f"Ok, received all {self.COUNT} echoed messages in time "
+                           f"({self.p.pmce!r}).")
+            self.p.send_close(NORMAL)
+
+
+def _accept(offers: list[Offer], nct: bool = False, bits: int = 0) -> Optional[OfferAccept]:
+    """The first offer that can take ``client_no_context_takeover`` (``nct``) and
+    ``client_max_window_bits=bits`` (``bits`` > 0), accepted with them."""
+    for offer in offers:
+        if (not nct or offer.accept_no_context_takeover) and \
+                (not bits or offer.accept_max_window_bits):
+            return OfferAccept(offer, request_no_context_takeover=nct,
+                               request_max_window_bits=bits)
+    return None
+
+
+def accept1(offers: list[Offer]) -> Optional[OfferAccept]:
+    """server accept (requestNoContextTakeover, requestMaxWindowBits): [(False, 0)]"""
+    return _accept(offers)
+
+
+def accept2(offers: list[Offer]) -> Optional[OfferAccept]:
+    """server accept (requestNoContextTakeover, requestMaxWindowBits): [(True, 0)]"""
+    return _accept(offers, nct=True)
+
+
+def accept3(offers: list[Offer]) -> Optional[OfferAccept]:
+    """server accept (requestNoContextTakeover, requestMaxWindowBits): [(False, 9)]"""
+    return _accept(offers, bits=9)
+
+
+def accept4(offers: list[Offer]) -> Optional[OfferAccept]:
+    """server accept (requestNoContextTakeover, requestMaxWindowBits): [(False, 15)]"""
+    return _accept(offers, bits=15)
+
+
+def accept5(offers: list[Offer]) -> Optional[OfferAccept]:
+    """server accept (requestNoContextTakeover, requestMaxWindowBits): [(True, 9)]"""
+    return _accept(offers, nct=True, bits=9)
+
+
+def accept6(offers: list[Offer]) -> Optional[OfferAccept]:
+    """server accept (requestNoContextTakeover, requestMaxWindowBits): [(True, 15)]"""
+    return _accept(offers, nct=True, bits=15)
+
+
+def accept7(offers: list[Offer]) -> Optional[OfferAccept]:
+    """server accept (requestNoContextTakeover, requestMaxWindowBits): [(True, 9), (True, 0), (False, 0)]"""
+    return accept5(offers) or accept2(offers) or accept1(offers)
+
+
+#: Section 13's (server accept function, client offers), as Autobahn lists them.
+DEFLATE_PARAMS: list[tuple[Any, list[Offer]]] = [
+    (accept1, [Offer()]),
+    (accept2, [Offer(request_no_context_takeover=True, request_max_window_bits=0)]),
+    (accept3, [Offer(request_no_context_takeover=False, request_max_window_bits=9)]),
+    (accept4, [Offer(request_no_context_takeover=False, request_max_window_bits=15)]),
+    (accept5, [Offer(request_no_context_takeover=True, request_max_window_bits=9)]),
+    (accept6, [Offer(request_no_context_takeover=True, request_max_window_bits=15)]),
+    (accept7, [Offer(request_no_context_takeover=True, request_max_window_bits=9),
+               Offer(request_no_context_takeover=True), Offer()]),
+]
+
+DEFLATE_SUBSECTIONS: dict[str, str] = {}
+
+
+def _deflate_cases(section: int, sub: int, data: TestData, offers: list[Offer],
+                   accept: Any) -> None:
+    co = [(o.request_no_context_takeover, o.request_max_window_bits) for o in offers]
+    title = f"{data.desc} ({'binary' if data.binary else 'utf8'}, {len(data.payload)} " \
+            f"{'octets' if data.binary else 'characters'})"
+    if section == 13:
+        title += (f" - client offers (requestNoContextTakeover, requestMaxWindowBits): {co}"
+                  f" / {accept.__doc__}")
+    DEFLATE_SUBSECTIONS[f"{section}.{sub}"] = title
+    for i, (length, count, wait, frag) in enumerate(DEFLATE_MSG_SIZES, start=1):
+        n = deflate_count(length, count)
+        make(f"{section}.{sub}.{i}", CompressedEcho,
+             f"Send {n} compressed messages each of payload size {length}, auto-fragment "
+             f"to {frag} octets. {title}", LEN=length, COUNT=n, WAITSECS=float(wait),
+             AUTOFRAGSIZE=frag, TESTDATA=data, CLIENT_OFFERS=offers,
+             SERVER_ACCEPT=staticmethod(accept))
+
+
+for _j, _data in enumerate(TEST_DATA, start=1):
+    _deflate_cases(12, _j, _data, [Offer()], accept1)
+for _j, (_accept_fn, _offers) in enumerate(DEFLATE_PARAMS, start=1):
+    _deflate_cases(13, _j, TEST_DATA[0], _offers, _accept_fn)
 
 
 CASE_CLASSES: dict[str, type[Case]] = {c.case_id: c for c in CASES}

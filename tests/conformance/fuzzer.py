@@ -29,10 +29,11 @@ import threading
 import time
 import traceback
 import urllib.parse
+import zlib
 from collections import deque
 from typing import Any, Callable, Optional
 
-from . import wire
+from . import deflate, wire
 
 OPEN, CLOSING, CLOSED = "OPEN", "CLOSING", "CLOSED"
 
@@ -71,6 +72,8 @@ class FuzzingConnection:
         # Frames we sent, by opcode (case 10.1.1 counts them).
         self.tx_frame_stats: dict[int, int] = {}
         self.auto_fragment_size = 0
+        #: The negotiated permessage-deflate (``None``: not negotiated).
+        self.pmce: Optional[deflate.ServerDeflate] = None
         self.started = 0.0
         self.ended = 0.0
         # I/O machinery.
@@ -83,6 +86,7 @@ class FuzzingConnection:
         self._close_timer_armed = False
         self._in_message = False
         self._msg_opcode = 0
+        self._msg_compressed = False
         self._msg_parts: list[bytes] = []
 
     # -- actions the cases use -------------------------------------------------
@@ -121,18 +125,24 @@ class FuzzingConnection:
     def send_message(self, payload: bytes, *, binary: bool = False,
                      fragment_size: Optional[int] = None, sync: bool = False) -> None:
         """Send a message, fragmented as Autobahn's ``sendMessage`` does (an exact multiple
-        of the fragment size ends with an empty final frame)."""
+        of the fragment size ends with an empty final frame). With permessage-deflate the
+        whole message is compressed first and the compressed octets are fragmented, RSV1
+        on the first frame only."""
         opcode = 2 if binary else 1
+        rsv = 0
+        if self.pmce is not None:
+            payload, rsv = self.pmce.compress(payload), 4
         size = fragment_size or self.auto_fragment_size or None
         if size is None or len(payload) <= size:
-            self.send_frame(opcode, payload, sync=sync)
+            self.send_frame(opcode, payload, rsv=rsv, sync=sync)
             return
         n, i, first, done = len(payload), 0, True, False
         while not done:
             j = i + size
             if j > n:
                 done, j = True, n
-            self.send_frame(opcode if first else 0, payload[i:j], fin=done, sync=sync)
+            self.send_frame(opcode if first else 0, payload[i:j], fin=done,
+                            rsv=rsv if first else 0, sync=sync)
             first = False
             i += size
 
@@ -239,6 +249,7 @@ class FuzzingConnection:
                 self._protocol_violation("continuation frame outside a fragmented message")
                 return
             self._in_message, self._msg_opcode, self._msg_parts = True, op, []
+            self._msg_compressed = bool(frame.rsv & 4)
         elif op != 0:
             self._protocol_violation("new data frame inside a fragmented message")
             return
@@ -248,6 +259,13 @@ class FuzzingConnection:
         self._in_message = False
         payload = b"".join(self._msg_parts)
         self._msg_parts = []
+        if self._msg_compressed:
+            assert self.pmce is not None  # the reader refuses RSV1 otherwise
+            try:
+                payload = self.pmce.decompress(payload)
+            except zlib.error as exc:
+                self._protocol_violation(f"invalid compressed message: {exc}")
+                return
         if self._msg_opcode == 1:
             try:
                 payload.decode("utf-8")
@@ -326,14 +344,29 @@ class FuzzingConnection:
         self.case_id = query["casetuple"][0]
         self.agent = query["agent"][0]
         case_class = self.server.case_classes[self.case_id]
+        self.case = case_class(self)
         try:
-            response = wire.handshake_response(headers)
+            extensions = self._negotiate(headers.get("sec-websocket-extensions", ""))
+            response = wire.handshake_response(headers, extensions)
         except ValueError:
             self.sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
             raise
         self.sock.sendall(response)
-        self.case = case_class(self)
         return leftover
+
+    def _negotiate(self, header: str) -> str:
+        """Autobahn's ``processHandshake`` for permessage-deflate: parse the client's
+        offers (an illegal one fails the handshake), let the case's accept function pick
+        one (``None`` declines), and answer with the accepted parameters."""
+        offers = deflate.client_offers(header)
+        if not offers:
+            return ""
+        accept = self.case.accept_deflate(offers)
+        if accept is None:
+            return ""
+        self.pmce = deflate.ServerDeflate(accept)
+        self._reader.compression = True
+        return accept.response()
 
     def _on_bytes(self, data: bytes) -> None:
         if self.state == CLOSED:

@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Optional
 
-from .agent import run_case
+from .agent import deflate_options, run_case
 from .cases import CASE_CLASSES, CASE_IDS, CaseResult
 from .fuzzer import FuzzingServer
 
@@ -23,14 +23,17 @@ SECTIONS = {
     "1": "Framing", "2": "Pings/Pongs", "3": "Reserved Bits", "4": "Opcodes",
     "5": "Fragmentation", "6": "UTF-8 Handling", "7": "Close Handling",
     "9": "Limits/Performance", "10": "Auto-Fragmentation",
+    "12": "Compression (payloads)", "13": "Compression (params)",
 }
 
 
 def run_one(server: FuzzingServer, case_id: str, timeout: float = 120.0) -> CaseResult:
     """Run ``case_id`` with the geventws agent and return the fuzzer's grade."""
     server.expect(case_id)
+    offers = getattr(server.case_classes[case_id], "CLIENT_OFFERS", None)
     try:
-        run_case(server.case_url(case_id))
+        run_case(server.case_url(case_id),
+                 options=deflate_options(offers) if offers is not None else None)
     except Exception as exc:  # the agent failed to connect: the fuzzer may have no result
         result: Optional[CaseResult] = server.wait_result(case_id, 5)
         if result is None:

@@ -85,12 +85,15 @@ class FrameReader:
 
     Checks only what the header tells (Autobahn's ``processDataHybi``): RSV bits,
     masking, control-frame rules, reserved opcodes, minimal length encoding. Message
-    level rules (fragment order, UTF-8) are the caller's.
+    level rules (fragment order, UTF-8) are the caller's. Once permessage-deflate is
+    negotiated (``compression``), RSV1 alone is allowed on the first frame of a data
+    message, never on a control or continuation frame.
     """
 
     def __init__(self) -> None:
         self.buf = bytearray()
         self.need = 2
+        self.compression = False
 
     def feed(self, data: bytes) -> list[RxFrame]:
         self.buf += data
@@ -137,8 +140,12 @@ class FrameReader:
             payload = xor_mask(payload, bytes(buf[hlen - 4 : hlen]))
         del buf[: hlen + length]
         self.need = 2
-        if rsv:
+        if rsv and not (self.compression and rsv == 4):
             problem = problem or f"RSV={rsv} and no extension negotiated"
+        elif rsv and opcode >= 8:
+            problem = problem or "compressed control frame"
+        elif rsv and opcode == 0:
+            problem = problem or "continuation frame with the compress bit set"
         if not masked:
             problem = problem or "unmasked client-to-server frame"
         if opcode >= 8:
@@ -171,8 +178,9 @@ def parse_request(head: bytes) -> tuple[str, dict[str, str]]:
     return parts[1], headers
 
 
-def handshake_response(headers: dict[str, str]) -> bytes:
-    """The 101 answer to a valid upgrade request; ``ValueError`` names what is wrong."""
+def handshake_response(headers: dict[str, str], extensions: str = "") -> bytes:
+    """The 101 answer to a valid upgrade request; ``ValueError`` names what is wrong.
+    ``extensions`` is the ``Sec-WebSocket-Extensions`` value, if any was accepted."""
     if headers.get("upgrade", "").lower() != "websocket":
         raise ValueError("missing Upgrade: websocket")
     if "upgrade" not in [t.strip().lower() for t in headers.get("connection", "").split(",")]:
@@ -187,5 +195,7 @@ def handshake_response(headers: dict[str, str]) -> bytes:
         "Server: geventws-fuzzingserver\r\n"
         "Upgrade: websocket\r\n"
         "Connection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
+        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n"
+        + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
+        + "\r\n"
     ).encode("ascii")
