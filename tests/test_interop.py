@@ -613,6 +613,7 @@ DEFLATE_SETS: dict[str, tuple[str, dict[str, Any]]] = {
     "defaults": ("deflate", {}),
     "ask-no-context-takeover": ("deflate", {"server_no_context_takeover": True,
                                             "client_no_context_takeover": True}),
+    "ask-client-no-context-takeover": ("deflate", {"client_no_context_takeover": True}),
     "ask-window-bits-10": ("deflate", {"server_max_window_bits": 10,
                                        "client_max_window_bits": 10}),
     "ask-window-bits-9": ("deflate", {"server_max_window_bits": 9, "client_max_window_bits": 9}),
@@ -627,6 +628,9 @@ EXPECTED: dict[tuple[str, str], Negotiated] = {
         f"{PMD}; server_max_window_bits=12; client_max_window_bits=12", False, False, 12, 12),
     ("websockets", "ask-no-context-takeover"): Negotiated(
         f"{PMD}; {NCT}; server_max_window_bits=12; client_max_window_bits=12", True, True, 12, 12),
+    ("websockets", "ask-client-no-context-takeover"): Negotiated(
+        f"{PMD}; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12",
+        False, True, 12, 12),
     ("websockets", "ask-window-bits-10"): Negotiated(
         f"{PMD}; server_max_window_bits=10; client_max_window_bits=10", False, False, 10, 10),
     ("websockets", "ask-window-bits-9"): Negotiated(
@@ -639,6 +643,7 @@ EXPECTED: dict[tuple[str, str], Negotiated] = {
     ("aiohttp", "defaults"): Negotiated(PMD),
     ("aiohttp", "ask-no-context-takeover"): Negotiated(
         f"{PMD}; server_no_context_takeover", True, True),
+    ("aiohttp", "ask-client-no-context-takeover"): Negotiated(PMD, False, True),
     ("aiohttp", "ask-window-bits-10"): Negotiated(
         f"{PMD}; server_max_window_bits=10", False, False, 10, 10),
     ("aiohttp", "ask-window-bits-9"): Negotiated(
@@ -646,6 +651,8 @@ EXPECTED: dict[tuple[str, str], Negotiated] = {
     # Node ws: defaults are full windows with context takeover; it echoes what we ask.
     ("ws", "defaults"): Negotiated(PMD),
     ("ws", "ask-no-context-takeover"): Negotiated(f"{PMD}; {NCT}", True, True),
+    ("ws", "ask-client-no-context-takeover"): Negotiated(
+        f"{PMD}; client_no_context_takeover", False, True),
     ("ws", "ask-window-bits-10"): Negotiated(
         f"{PMD}; server_max_window_bits=10; client_max_window_bits=10", False, False, 10, 10),
     ("ws", "ask-window-bits-9"): Negotiated(
@@ -933,3 +940,28 @@ def test_deflate_server_window_cap_without_our_offer(connect_deflate, peer_name,
             connect_deflate(peer_name, "server-window-bits-10", "/echo",
                             plugin_options={"client_max_window_bits": False})
         assert info.value.status_code == 400
+
+
+@pytest.mark.parametrize(("peer_name", "header"), [
+    ("websockets", ""), ("aiohttp", ""), ("ws", f"{PMD}; server_max_window_bits=8")])
+def test_deflate_server_window_of_8_bits(connect_deflate, peer_name, header):
+    """Asking for ``server_max_window_bits=8`` (RFC 7692 allows 8 to 15): websockets and
+    aiohttp decline the offer (zlib has no 256-byte raw deflate window) and the connection
+    runs uncompressed; Node ws grants it and compresses with zlib's smallest window, whose
+    matches reach at most 250 bytes back, inside the granted 256. Our inflater (sized 9
+    bits, the least zlib takes) follows either way."""
+    block = os.urandom(200)
+    ws, log = connect_deflate(peer_name, "defaults", "/wire",
+                              plugin_options={"server_max_window_bits": 8})
+    assert ws.extensions == header
+    for _ in range(3):
+        ws.send(block)
+        assert ws.recv(timeout=T) == block
+    received = WireLog.messages(log.received)
+    if header:
+        assert [m[0][0] for m in received] == [1, 1, 1]
+        assert wire_size(received[2]) < 40  # a back-reference 200 bytes away
+    else:
+        assert received == [[[0, 2, 1, 200]]] * 3
+        assert WireLog.messages(log.sent) == [[[0, 2, 1, 200]]] * 3
+        assert server_saw(ws) == [[[0, 2, 1, 200]]] * 3
