@@ -841,7 +841,7 @@ def test_deflate_16_mib_incompressible(connect_deflate, peer_name):
     data = os.urandom(BIG)
     ws, log = connect_deflate(peer_name, "defaults", "/wire", max_size=BIG)
     ws.send(data)
-    assert ws.recv(timeout=60) == data
+    assert ws.recv(timeout=30) == data
     sent = WireLog.messages(log.sent)
     assert sent[0][0][0] == 1 and wire_size(sent[0]) > BIG
     received = WireLog.messages(log.received)
