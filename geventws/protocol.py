@@ -49,6 +49,20 @@ Data = Union[bytes, bytearray, memoryview]
 # Payloads up to this size are joined to their header: one write beats two.
 _JOIN_LIMIT = 4096
 
+
+def _wire_bound(room: int) -> int:
+    """The largest frame payload that may still carry ``room`` bytes of message.
+
+    An extension can make a frame larger than the data it carries: deflate
+    expands incompressible data (by under 1/8 + 1/64 even with fixed Huffman
+    codes, plus a few bytes per block), so a message of exactly ``max_size``
+    bytes may arrive in a bigger frame. With extensions negotiated the header
+    check only bounds buffering by this; the exact ``max_size`` check happens
+    once the frame is decoded.
+    """
+    return room + (room >> 3) + (room >> 6) + 1024
+
+
 _new_utf8_decoder: Callable[[], codecs.IncrementalDecoder] = codecs.getincrementaldecoder("utf-8")
 
 
@@ -365,7 +379,9 @@ class Protocol:
                     raise ProtocolError("control frame payload over 125 bytes")
             elif opcode > OP_BINARY:
                 raise ProtocolError(f"reserved opcode {opcode:#x}")
-            elif max_size is not None and self._frag_size + length > max_size:
+            elif max_size is not None and self._frag_size + length > max_size and (
+                not extensions or length > _wire_bound(max_size - self._frag_size)
+            ):
                 raise PayloadTooBig(
                     f"message over max_size: {self._frag_size + length} > {max_size} bytes"
                 )
@@ -420,6 +436,8 @@ class Protocol:
                         raise PayloadTooBig(f"message over max_size ({max_size} bytes)")
                     events.append(payload.decode("utf-8") if opcode == OP_TEXT else payload)
                     continue
+                if extensions and max_size is not None and len(payload) > max_size:
+                    raise PayloadTooBig(f"message over max_size ({max_size} bytes)")
                 self._frag_opcode = opcode
                 self._frag_size = len(payload)
                 if opcode == OP_TEXT:

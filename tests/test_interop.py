@@ -6,10 +6,12 @@ with it ("deflate"), and over TLS ("tls", a certificate minted by ``trustme``), 
 serves the same routes on each (see ``tests/interop/websockets_server.py``). Every
 behaviour runs against every peer, with the server's compression off and on.
 
-The client offers no extension yet (``compression=None``); the deflate variant
-then proves a server willing to compress still negotiates nothing and sends
-uncompressed frames. ``CLIENT_COMPRESSION`` gains ``"deflate"`` once the
-permessage-deflate plugin is in.
+Every behaviour also runs with the client offering permessage-deflate
+(``compression="deflate"``, the default) and without (``None``): against the
+"deflate" listener the extension is negotiated and both sides compress; against
+"plain" the offer is declined. The section "permessage-deflate over the wire"
+below proves the compression really happened (RSV1 and wire sizes seen on both
+ends) across each peer's context-takeover and window-bits settings.
 
 Nothing can hang: every ``recv`` has a timeout, connections have open/close
 timeouts, server start-up is bounded, and pytest-timeout caps each test.
@@ -29,7 +31,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 from urllib.parse import urlencode
 
 import gevent
@@ -37,13 +39,14 @@ import pytest
 
 import geventws
 from geventws import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from geventws.negotiation import negotiated_extensions
 
 pytestmark = pytest.mark.timeout(60)
 
 HERE = Path(__file__).parent / "interop"
 PEERS = ["websockets", "aiohttp", "ws"]
 SERVER_COMPRESSION = ["plain", "deflate"]
-CLIENT_COMPRESSION: list[Optional[str]] = [None]
+CLIENT_COMPRESSION: list[Optional[str]] = [None, "deflate"]
 STARTUP_TIMEOUT = 30.0
 T = 10.0  # recv timeout: generous, only reached when something is broken
 BIG = 16 * 2**20
@@ -446,12 +449,13 @@ def test_iteration_raises_on_error_close(open_ws):
 # -- handshake ------------------------------------------------------------------------
 
 
-def test_extension_negotiation(open_ws, listener, client_compression):
+def test_extension_negotiation(open_ws, peer, listener, client_compression):
     """Without an offer (``compression=None``) even a server willing to compress selects
-    nothing; with ``"deflate"`` on both sides, permessage-deflate is negotiated."""
+    nothing; with ``"deflate"`` on both sides, permessage-deflate is negotiated with the
+    peer's default parameters (``EXPECTED`` below)."""
     ws = open_ws("/echo")
     if client_compression == "deflate" and listener == "deflate":
-        assert ws.extensions.startswith("permessage-deflate")
+        assert ws.extensions == EXPECTED[(peer.name, "defaults")].header
     else:
         assert ws.extensions == ""
         assert not any(name == "sec-websocket-extensions" for name, _ in ws.response_headers)
@@ -545,3 +549,419 @@ def test_tls_fails_for_the_wrong_hostname(peer, peer_pool):
     context = peer_pool.trust(ssl.create_default_context())
     with pytest.raises(ssl.SSLCertVerificationError):
         tls_connect(peer, context, server_hostname="not-the-server.example")
+
+
+# -- permessage-deflate over the wire ------------------------------------------------
+#
+# Proof that compression really happened, from both ends of the wire:
+# - what we received: a per-connection observer plugin (``plugins=[WireLog()]``) sees
+#   every frame as it came off the socket, before permessage-deflate inflated it
+#   (RSV1, opcode, FIN, payload length on the wire);
+# - what we sent: each peer server hands every raw byte its socket reads to a frame
+#   walker of its own (``tests/interop/wireframes.py``, its twin in ``ws_server.js``)
+#   before the peer library sees it, and ``/wire`` answers the text "wire?" with the
+#   frames every earlier message arrived in. Those must equal what our observer saw
+#   us send, and show RSV1 and compressed lengths.
+# Sizes are asserted only where deflate leaves no doubt: random bytes never shrink,
+# and a repeat inside the window shrinks to a few bytes.
+
+
+class WireLog:
+    """Observer plugin for one connection: frames as ``[rsv1, opcode, fin, wire length]``."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[int]] = []
+        self.received: list[list[int]] = []
+
+    @geventws.hookimpl
+    def geventws_frame_sent(self, frame: Any) -> None:
+        self.sent.append([int(frame.rsv1), frame.opcode, int(frame.fin), len(frame.data)])
+
+    @geventws.hookimpl
+    def geventws_frame_received(self, frame: Any) -> None:
+        self.received.append([int(frame.rsv1), frame.opcode, int(frame.fin), len(frame.data)])
+
+    @staticmethod
+    def messages(frames: list[list[int]]) -> list[list[list[int]]]:
+        """Data frames grouped by message (control frames left out)."""
+        messages: list[list[list[int]]] = []
+        current: list[list[int]] = []
+        for frame in frames:
+            if frame[1] >= 8:
+                continue
+            current.append(frame)
+            if frame[2]:
+                messages.append(current)
+                current = []
+        return messages
+
+
+class Negotiated(NamedTuple):
+    """What a peer answers for one parameter set: its Sec-WebSocket-Extensions value and
+    the parameters in force (server = how the peer compresses, client = how we do)."""
+
+    header: str
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int = 15
+    client_max_window_bits: int = 15
+
+
+# Parameter sets: the peer's listener (its server-side settings, see tests/interop/) and
+# our plugin options (what we request).
+DEFLATE_SETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "defaults": ("deflate", {}),
+    "ask-no-context-takeover": ("deflate", {"server_no_context_takeover": True,
+                                            "client_no_context_takeover": True}),
+    "ask-client-no-context-takeover": ("deflate", {"client_no_context_takeover": True}),
+    "ask-window-bits-10": ("deflate", {"server_max_window_bits": 10,
+                                       "client_max_window_bits": 10}),
+    "ask-window-bits-9": ("deflate", {"server_max_window_bits": 9, "client_max_window_bits": 9}),
+    "server-no-context-takeover": ("deflate-nct", {}),
+    "server-window-bits-10": ("deflate-bits", {}),
+}
+PMD = "permessage-deflate"
+NCT = "server_no_context_takeover; client_no_context_takeover"
+EXPECTED: dict[tuple[str, str], Negotiated] = {
+    # websockets: compression="deflate" caps both windows at 12 bits; it grants what we ask.
+    ("websockets", "defaults"): Negotiated(
+        f"{PMD}; server_max_window_bits=12; client_max_window_bits=12", False, False, 12, 12),
+    ("websockets", "ask-no-context-takeover"): Negotiated(
+        f"{PMD}; {NCT}; server_max_window_bits=12; client_max_window_bits=12", True, True, 12, 12),
+    ("websockets", "ask-client-no-context-takeover"): Negotiated(
+        f"{PMD}; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12",
+        False, True, 12, 12),
+    ("websockets", "ask-window-bits-10"): Negotiated(
+        f"{PMD}; server_max_window_bits=10; client_max_window_bits=10", False, False, 10, 10),
+    ("websockets", "ask-window-bits-9"): Negotiated(
+        f"{PMD}; server_max_window_bits=9; client_max_window_bits=9", False, False, 9, 9),
+    ("websockets", "server-no-context-takeover"): Negotiated(f"{PMD}; {NCT}", True, True),
+    ("websockets", "server-window-bits-10"): Negotiated(
+        f"{PMD}; server_max_window_bits=10; client_max_window_bits=10", False, False, 10, 10),
+    # aiohttp grants server_no_context_takeover and server_max_window_bits and never answers
+    # the client_* parameters: what we offered for ourselves binds us alone (RFC 7692 §7.1).
+    ("aiohttp", "defaults"): Negotiated(PMD),
+    ("aiohttp", "ask-no-context-takeover"): Negotiated(
+        f"{PMD}; server_no_context_takeover", True, True),
+    ("aiohttp", "ask-client-no-context-takeover"): Negotiated(PMD, False, True),
+    ("aiohttp", "ask-window-bits-10"): Negotiated(
+        f"{PMD}; server_max_window_bits=10", False, False, 10, 10),
+    ("aiohttp", "ask-window-bits-9"): Negotiated(
+        f"{PMD}; server_max_window_bits=9", False, False, 9, 9),
+    # Node ws: defaults are full windows with context takeover; it echoes what we ask.
+    ("ws", "defaults"): Negotiated(PMD),
+    ("ws", "ask-no-context-takeover"): Negotiated(f"{PMD}; {NCT}", True, True),
+    ("ws", "ask-client-no-context-takeover"): Negotiated(
+        f"{PMD}; client_no_context_takeover", False, True),
+    ("ws", "ask-window-bits-10"): Negotiated(
+        f"{PMD}; server_max_window_bits=10; client_max_window_bits=10", False, False, 10, 10),
+    ("ws", "ask-window-bits-9"): Negotiated(
+        f"{PMD}; server_max_window_bits=9; client_max_window_bits=9", False, False, 9, 9),
+    ("ws", "server-no-context-takeover"): Negotiated(f"{PMD}; {NCT}", True, True),
+    ("ws", "server-window-bits-10"): Negotiated(
+        f"{PMD}; client_max_window_bits=10; server_max_window_bits=10", False, False, 10, 10),
+}
+DEFLATE_MATRIX = [pytest.param(peer, name, id=f"{peer}-{name}") for peer, name in EXPECTED]
+DEFLATE_PEERS = [pytest.param(peer, id=peer) for peer in PEERS]
+
+
+def server_compresses(peer: str, pset: str, size: int) -> bool:
+    """Whether the peer compresses a message of ``size`` bytes under parameter set ``pset``.
+
+    websockets and aiohttp compress every message. Node ws applies its ``threshold``
+    (1024 by default, 100 on its "deflate-nct" listener) only when it resets its
+    context after each message, i.e. under server_no_context_takeover.
+    """
+    if peer != "ws" or not EXPECTED[(peer, pset)].server_no_context_takeover:
+        return True
+    return size >= (100 if DEFLATE_SETS[pset][0] == "deflate-nct" else 1024)
+
+
+@pytest.fixture
+def connect_deflate(peer_pool: PeerPool) -> Iterator[Any]:
+    """``connect_deflate(peer, pset, path, **options) -> (ws, log)`` with compression on and a
+    :class:`WireLog` plugged in; every connection is closed afterwards."""
+    opened: list[geventws.ClientConnection] = []
+
+    def open_(peer: str, pset: str, path: str, *, plugin_options: Optional[dict[str, Any]] = None,
+              **options: Any) -> tuple[geventws.ClientConnection, WireLog]:
+        listener, requested = DEFLATE_SETS[pset]
+        log = WireLog()
+        ws = geventws.connect(
+            peer_pool.get(peer).url(path, listener), compression="deflate", plugins=[log],
+            plugin_options={PMD: {**requested, **(plugin_options or {})}},
+            open_timeout=T, close_timeout=5, ping_interval=None, **options)
+        opened.append(ws)
+        return ws, log
+
+    yield open_
+    for ws in opened:
+        ws.close()
+
+
+def server_saw(ws: geventws.ClientConnection) -> list[list[list[int]]]:
+    """The frames of each message so far, as the peer read them off its socket (/wire)."""
+    ws.send("wire?")
+    report = json.loads(ws.recv(timeout=T))
+    messages: list[list[list[int]]] = report["messages"]
+    return messages
+
+
+def wire_size(message: list[list[int]]) -> int:
+    return sum(frame[3] for frame in message)
+
+
+@pytest.mark.parametrize(("peer_name", "pset"), DEFLATE_MATRIX)
+def test_deflate_negotiated(connect_deflate, peer_name, pset):
+    """The server's Sec-WebSocket-Extensions value, exactly, and the parameters in force."""
+    expected = EXPECTED[(peer_name, pset)]
+    ws, _ = connect_deflate(peer_name, pset, "/echo")
+    assert ws.extensions == expected.header
+    (extension,) = negotiated_extensions(ws)
+    assert (extension.remote_no_context_takeover, extension.local_no_context_takeover,
+            extension.remote_max_window_bits, extension.local_max_window_bits) == expected[1:]
+
+
+@pytest.mark.parametrize(("peer_name", "pset"), DEFLATE_MATRIX)
+def test_deflate_compressed_frames_both_ways(connect_deflate, peer_name, pset):
+    """A compressible message crosses in one RSV1 frame, a small fraction of its size, each way."""
+    text = "compress me — héllo wörld; " * 5000  # 145,000 bytes of UTF-8
+    size = len(text.encode())
+    ws, log = connect_deflate(peer_name, pset, "/wire")
+    ws.send(text)
+    assert ws.recv(timeout=T) == text
+    # A tenth: zlib at 9 bits with aiohttp's settings gets 6 % on this text, the others ~1 %.
+    (sent,) = WireLog.messages(log.sent)
+    assert sent[0][:3] == [1, 1, 1] and sent[0][3] < size // 10
+    (received,) = WireLog.messages(log.received)
+    assert received[0][:3] == [1, 1, 1] and received[0][3] < size // 10
+    assert server_saw(ws) == [sent]
+
+
+@pytest.mark.parametrize(("peer_name", "pset"), DEFLATE_MATRIX)
+def test_deflate_window_bits(connect_deflate, peer_name, pset):
+    """A 2000-byte random block said 8 times: with a window of 12 bits or more each repeat
+    is a back-reference (the message shrinks to about one block); with 10 or fewer the
+    repeats are out of reach (zlib reaches 2**bits - 262 bytes back) and nothing shrinks.
+    Our inflater is sized to the negotiated server window, so a peer that used a larger
+    one would fail the connection here ("invalid distance too far back")."""
+    expected = EXPECTED[(peer_name, pset)]
+    data = os.urandom(2000) * 8
+    ws, log = connect_deflate(peer_name, pset, "/wire")
+    ws.send(data)
+    assert ws.recv(timeout=T) == data
+
+    def check(message: list[list[int]], bits: int) -> None:
+        assert message[0][:3] == [1, 2, 1]
+        if bits <= 10:
+            assert wire_size(message) > 15_900, message
+        else:
+            assert wire_size(message) < 2_600, message
+
+    (sent,) = WireLog.messages(log.sent)
+    check(sent, expected.client_max_window_bits)
+    (received,) = WireLog.messages(log.received)
+    check(received, expected.server_max_window_bits)
+    assert server_saw(ws) == [sent]
+
+
+@pytest.mark.parametrize(("peer_name", "pset"), DEFLATE_MATRIX)
+def test_deflate_context_takeover(connect_deflate, peer_name, pset):
+    """The same 200 random bytes five times in a row: with context takeover every repeat
+    refers back to the message before (a few bytes on the wire); without it each message
+    is compressed afresh (no smaller than the data)."""
+    expected = EXPECTED[(peer_name, pset)]
+    block = os.urandom(200)
+    ws, log = connect_deflate(peer_name, pset, "/wire")
+    for _ in range(5):
+        ws.send(block)
+        assert ws.recv(timeout=T) == block
+
+    def check(messages: list[list[list[int]]], rsv1: bool, no_takeover: bool) -> None:
+        assert len(messages) == 5
+        assert all(len(m) == 1 and m[0][:3] == [int(rsv1), 2, 1] for m in messages), messages
+        assert wire_size(messages[0]) >= 200
+        for message in messages[1:]:
+            if no_takeover or not rsv1:
+                assert wire_size(message) >= 200, messages
+            else:
+                assert wire_size(message) < 40, messages
+
+    sent = WireLog.messages(log.sent)
+    check(sent, True, expected.client_no_context_takeover)
+    check(WireLog.messages(log.received), server_compresses(peer_name, pset, 200),
+          expected.server_no_context_takeover)
+    assert server_saw(ws) == sent
+
+
+@pytest.mark.parametrize(("peer_name", "pset"), DEFLATE_MATRIX)
+def test_deflate_many_messages_in_a_row(connect_deflate, peer_name, pset):
+    """400 messages sent back to back (text and binary, empty to 1 KB, many alike) while
+    the echoes come back: every one intact and in order, contexts carried across all of
+    them. We leave messages under our threshold (32 bytes) uncompressed, the peer its own."""
+    expected = EXPECTED[(peer_name, pset)]
+    messages: list[Any] = []
+    for i in range(400):
+        record = json.dumps({"seq": i, "symbol": "GEVT", "price": 100 + i % 7, "pad": "ab" * (i % 50)})
+        messages.append([record, record.encode(), "", b"", f"m{i}", "é" * (i % 600)][i % 6])
+    ws, log = connect_deflate(peer_name, pset, "/wire")
+    sender = gevent.spawn(lambda: [ws.send(m) for m in messages])
+    with gevent.Timeout(30):
+        received = [ws.recv(timeout=T) for _ in messages]
+    sender.get(timeout=T)
+    assert received == messages
+    sizes = [len(m.encode() if isinstance(m, str) else m) for m in messages]
+    sent = WireLog.messages(log.sent)
+    assert [m[0][0] for m in sent] == [int(n >= 32) for n in sizes]
+    assert [m[0][0] for m in WireLog.messages(log.received)] == \
+        [int(server_compresses(peer_name, pset, n)) for n in sizes]
+    if not expected.client_no_context_takeover:
+        assert sum(map(wire_size, sent)) < sum(sizes) // 5
+    assert server_saw(ws) == sent
+
+
+@pytest.mark.parametrize("peer_name", DEFLATE_PEERS)
+def test_deflate_16_mib_compressible(connect_deflate, peer_name):
+    data = pattern(BIG)
+    ws, log = connect_deflate(peer_name, "defaults", "/wire", max_size=BIG)
+    ws.send(data)
+    assert ws.recv(timeout=30) == data
+    sent = WireLog.messages(log.sent)
+    assert sent[0][0][0] == 1 and wire_size(sent[0]) < BIG // 20
+    received = WireLog.messages(log.received)
+    assert received[0][0][0] == 1 and wire_size(received[0]) < BIG // 20
+    assert server_saw(ws) == sent
+
+
+@pytest.mark.parametrize("peer_name", DEFLATE_PEERS)
+def test_deflate_16_mib_incompressible(connect_deflate, peer_name):
+    """16 MiB of random bytes with ``max_size`` exactly 16 MiB: deflate makes each frame
+    a little larger than the message (stored blocks), which must not count against
+    ``max_size`` (it used to fail with 1009)."""
+    data = os.urandom(BIG)
+    ws, log = connect_deflate(peer_name, "defaults", "/wire", max_size=BIG)
+    ws.send(data)
+    assert ws.recv(timeout=30) == data
+    sent = WireLog.messages(log.sent)
+    assert sent[0][0][0] == 1 and wire_size(sent[0]) > BIG
+    received = WireLog.messages(log.received)
+    assert received[0][0][0] == 1 and wire_size(received[0]) > BIG
+    assert server_saw(ws) == sent
+
+
+@pytest.mark.parametrize("peer_name", ["websockets", "ws"])
+def test_deflate_fragmented_message_from_server(connect_deflate, peer_name):
+    """One message in 8 compressed fragments (websockets ``send(list)``, Node ws
+    ``send(chunk, {fin: false, compress: true})``): RSV1 on the first frame only, one
+    deflate stream across them, context carried on to the next message. websockets ends
+    an iterable with an empty final fragment (a ninth frame). aiohttp has no API to send
+    fragments."""
+    ws, log = connect_deflate(peer_name, "defaults", "/deflate-fragments?n=8&size=100000")
+    assert ws.recv(timeout=T) == pattern(100_000) * 8
+    (message,) = WireLog.messages(log.received)
+    middle = 7 if peer_name == "websockets" else 6
+    assert [frame[:3] for frame in message] == [[1, 2, 0]] + [[0, 0, 0]] * middle + [[0, 0, 1]]
+    assert wire_size(message) < 800_000 // 20
+    ws.send("after the fragments")
+    assert ws.recv(timeout=T) == "after the fragments"
+    assert WireLog.messages(log.received)[1][0][0] == 1
+
+
+@pytest.mark.parametrize("peer_name", DEFLATE_PEERS)
+def test_deflate_fragmented_messages_from_us(connect_deflate, peer_name):
+    """Our fragments form one deflate stream with RSV1 on the first frame only; text split
+    inside UTF-8 sequences is reassembled by the peer after inflating."""
+    ws, log = connect_deflate(peer_name, "defaults", "/wire")
+    ws.send([pattern(100_000)] * 4)
+    assert ws.recv(timeout=T) == pattern(100_000) * 4
+    text = ["fr", "agment" + "é" * 10_000, "\U0001f680" * 100]
+    ws.send(text)
+    assert ws.recv(timeout=T) == "".join(text)
+    sent = WireLog.messages(log.sent)
+    assert [f[:3] for f in sent[0]] == [[1, 2, 0], [0, 0, 0], [0, 0, 0], [0, 0, 1]]
+    assert [f[:3] for f in sent[1]] == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    assert wire_size(sent[0]) < 400_000 // 20
+    assert server_saw(ws) == sent
+
+
+@pytest.mark.parametrize("peer_name", DEFLATE_PEERS)
+def test_deflate_empty_messages(connect_deflate, peer_name):
+    """Empty messages compressed both ways (RFC 7692 §7.2.3.6: a lone 0x00 byte): ours with
+    ``threshold=0``, and each peer compresses empties too under context takeover."""
+    ws, log = connect_deflate(peer_name, "defaults", "/wire", plugin_options={"threshold": 0})
+    ws.send("")
+    message = ws.recv(timeout=T)
+    assert message == "" and isinstance(message, str)
+    ws.send(b"")
+    message = ws.recv(timeout=T)
+    assert message == b"" and isinstance(message, bytes)
+    sent = WireLog.messages(log.sent)
+    assert [m[0][:3] for m in sent] == [[1, 1, 1], [1, 2, 1]]
+    assert all(1 <= m[0][3] <= 6 for m in sent)
+    received = WireLog.messages(log.received)
+    assert [m[0][:3] for m in received] == [[1, 1, 1], [1, 2, 1]]
+    assert server_saw(ws) == sent
+
+
+@pytest.mark.parametrize("peer_name", DEFLATE_PEERS)
+def test_deflate_bomb_fails_with_1009(connect_deflate, peer_name):
+    """The peer sends 32 MiB of zeros, a few dozen KB compressed, to a client with
+    ``max_size=1 MiB``: we stop inflating at the limit and fail with 1009, and the peer
+    sees 1009."""
+    token = uuid.uuid4().hex
+    ws, log = connect_deflate(peer_name, "defaults", f"/send?n={32 * 2**20}&zero=1&id={token}",
+                              max_size=2**20)
+    with pytest.raises(ConnectionClosedError) as info:
+        ws.recv(timeout=T)
+    assert info.value.sent is not None and info.value.sent.code == 1009
+    assert isinstance(info.value.__cause__, geventws.PayloadTooBig)
+    first = next(frame for frame in log.received if frame[1] < 8)
+    assert first[0] == 1 and first[3] < 2**20  # small on the wire, too big inflated
+    closed, _ = connect_deflate(peer_name, "defaults", f"/closed?id={token}")
+    assert json.loads(closed.recv(timeout=T))["code"] == 1009
+
+
+@pytest.mark.parametrize(("peer_name", "outcome"), [("websockets", "accepts"), ("ws", "rejects")])
+def test_deflate_server_window_cap_without_our_offer(connect_deflate, peer_name, outcome):
+    """With ``client_max_window_bits=False`` we do not offer to cap our window, against a
+    server configured to cap it at 10 bits. RFC 7692 §7.1.2.2 forbids the server to answer
+    with the parameter; websockets accepts without it (we compress with 15 bits), Node ws
+    answers 400 rather than declining the extension. Both are allowed by the RFC."""
+    if outcome == "accepts":
+        ws, _ = connect_deflate(peer_name, "server-window-bits-10", "/echo",
+                                plugin_options={"client_max_window_bits": False})
+        assert ws.extensions == f"{PMD}; server_max_window_bits=10"
+        (extension,) = negotiated_extensions(ws)
+        assert extension.local_max_window_bits == 15
+        ws.send("x" * 1000)
+        assert ws.recv(timeout=T) == "x" * 1000
+    else:
+        with pytest.raises(InvalidStatus) as info:
+            connect_deflate(peer_name, "server-window-bits-10", "/echo",
+                            plugin_options={"client_max_window_bits": False})
+        assert info.value.status_code == 400
+
+
+@pytest.mark.parametrize(("peer_name", "header"), [
+    ("websockets", ""), ("aiohttp", ""), ("ws", f"{PMD}; server_max_window_bits=8")])
+def test_deflate_server_window_of_8_bits(connect_deflate, peer_name, header):
+    """Asking for ``server_max_window_bits=8`` (RFC 7692 allows 8 to 15): websockets and
+    aiohttp decline the offer (zlib has no 256-byte raw deflate window) and the connection
+    runs uncompressed; Node ws grants it and compresses with zlib's smallest window, whose
+    matches reach at most 250 bytes back, inside the granted 256. Our inflater (sized 9
+    bits, the least zlib takes) follows either way."""
+    block = os.urandom(200)
+    ws, log = connect_deflate(peer_name, "defaults", "/wire",
+                              plugin_options={"server_max_window_bits": 8})
+    assert ws.extensions == header
+    for _ in range(3):
+        ws.send(block)
+        assert ws.recv(timeout=T) == block
+    received = WireLog.messages(log.received)
+    if header:
+        assert [m[0][0] for m in received] == [1, 1, 1]
+        assert wire_size(received[2]) < 40  # a back-reference 200 bytes away
+    else:
+        assert received == [[[0, 2, 1, 200]]] * 3
+        assert WireLog.messages(log.sent) == [[[0, 2, 1, 200]]] * 3
+        assert server_saw(ws) == [[[0, 2, 1, 200]]] * 3

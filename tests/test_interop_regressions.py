@@ -6,6 +6,8 @@ so that the rule stays covered where Node or the peer libraries are missing.
 
 from __future__ import annotations
 
+import os
+
 import gevent
 import pytest
 
@@ -55,3 +57,36 @@ def test_iteration_raises_after_we_close_with_an_error_code_answered_by_1000():
         reader.join(10)
         assert ws.close_code == 1000
         assert isinstance(reader.exception, geventws.ConnectionClosedError)
+
+
+def test_incompressible_message_of_exactly_max_size_is_accepted_compressed():
+    """Every peer compresses a 16 MiB random message into a frame *larger* than 16 MiB
+    (deflate's stored blocks add a few bytes each): with ``max_size=16 MiB`` the header
+    check used to refuse that frame with 1009 although the message is exactly max_size.
+    With an extension negotiated the wire length only bounds buffering (with room for
+    deflate's expansion); the message size is checked exactly once decoded."""
+    from geventws.extensions.permessage_deflate import PerMessageDeflate
+    from geventws.frames import Frame, serialize_frame
+    from geventws.protocol import Protocol, Role
+
+    n = 1 << 20
+    data = os.urandom(n)
+    for size, fragments, fails in [(n, 1, False), (n, 4, False), (n + 1, 1, True),
+                                   (n + 1, 4, True)]:
+        server = PerMessageDeflate()
+        payload = data[:size] if size <= n else data + b"!"
+        step = -(-size // fragments)
+        wire = b""
+        for i in range(fragments):
+            frame = server.encode(Frame(0x2 if i == 0 else 0x0, payload[i * step:(i + 1) * step],
+                                        fin=i == fragments - 1))
+            assert fragments > 1 or len(frame.data) > size  # the frame outgrew the message
+            wire += b"".join(serialize_frame(frame, mask=False))
+        protocol = Protocol(Role.CLIENT, max_size=n, extensions=[PerMessageDeflate()])
+        protocol.receive_data(wire)
+        if fails:
+            assert protocol.close_sent is not None and protocol.close_sent.code == 1009
+            assert isinstance(protocol.failure, geventws.PayloadTooBig)
+        else:
+            assert protocol.events_received() == [payload]
+            assert protocol.close_sent is None

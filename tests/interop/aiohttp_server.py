@@ -4,7 +4,13 @@ Same listeners ("plain", "deflate", optional "tls"), readiness line and routes a
 ``websockets_server.py`` (see its docstring). Where aiohttp has no API for a
 behaviour (sending a fragmented message), the route writes the RFC 6455 frames to
 the transport itself: server frames are unmasked, so a frame is a header and the
-payload.
+payload. aiohttp has no server-side permessage-deflate settings (it honours what
+the client asks for), so it has no "deflate-nct"/"deflate-bits" listeners, and it
+cannot send a compressed message in fragments: ``/deflate-fragments`` closes 4404.
+
+Each connection is served through :class:`WireProtocol`, which shows every byte
+read from the socket to a :class:`wireframes.WireFrames` before aiohttp sees it
+(for ``/wire``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import sys
 import threading
 
 from aiohttp import WSMsgType, web
+from wireframes import WireFrames
 
 MAX_SIZE = 2**25
 SERVER_PROTOCOLS = ("chat.v2", "chat.v1")
@@ -26,6 +33,7 @@ BINARY_FRAGMENTS = [b"\x00\x01", b"", b"\x02\x03"]
 REJECT_BODY = "go away: this route always answers 403"
 
 records: dict[str, dict[str, object]] = {}
+servers: list[asyncio.Server] = []  # kept alive until the process exits
 record_events: dict[str, asyncio.Event] = {}
 
 
@@ -33,6 +41,37 @@ def record(token: str | None, code: int | None, reason: str | None) -> None:
     if token:
         records[token] = {"code": code, "reason": reason}
         record_events.setdefault(token, asyncio.Event()).set()
+
+
+class WireProtocol(asyncio.Protocol):
+    """Wraps aiohttp's protocol for one connection, noting the frames it reads."""
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
+        self.wire = WireFrames()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.wire.feed(data)
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+def pattern(n: int, zero: bool = False) -> bytes:
+    return bytes(n) if zero else bytes(range(256)) * (n // 256) + bytes(range(n % 256))
 
 
 def raw_frame(opcode: int, payload: bytes, fin: bool) -> bytes:
@@ -111,10 +150,36 @@ async def closed_route(request: web.Request) -> web.StreamResponse:
 
 async def send_route(request: web.Request) -> web.StreamResponse:
     ws = await open_ws(request)
-    n = int(request.query["n"])
-    await ws.send_bytes(bytes(range(256)) * (n // 256) + bytes(range(n % 256)))
+    await ws.send_bytes(pattern(int(request.query["n"]), request.query.get("zero") == "1"))
     code, reason = await echo(ws)
     record(request.query.get("id"), code, reason)
+    return ws
+
+
+async def wire_route(request: web.Request) -> web.StreamResponse:
+    ws = await open_ws(request)
+    assert request.transport is not None
+    wire = request.transport.get_protocol().wire  # type: ignore[attr-defined]
+    messages: list[object] = []
+    while True:
+        msg = await ws.receive()
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            break
+        frames = wire.take_message()
+        if msg.type is WSMsgType.TEXT and msg.data == "wire?":
+            await ws.send_str(json.dumps({"messages": messages, "bytes": wire.bytes}))
+            continue
+        messages.append(frames)
+        if msg.type is WSMsgType.TEXT:
+            await ws.send_str(msg.data)
+        else:
+            await ws.send_bytes(msg.data)
+    return ws
+
+
+async def deflate_fragments_route(request: web.Request) -> web.StreamResponse:
+    ws = await open_ws(request)
+    await ws.close(code=4404, message=b"aiohttp cannot send compressed fragments")
     return ws
 
 
@@ -201,17 +266,20 @@ def make_app(compress: bool) -> web.Application:
     app.router.add_get("/reject", reject_route)
     app.router.add_get("/abort", abort_route)
     app.router.add_get("/headers", headers_route)
+    app.router.add_get("/wire", wire_route)
+    app.router.add_get("/deflate-fragments", deflate_fragments_route)
     return app
 
 
 async def start(app: web.Application, context: ssl.SSLContext | None = None) -> int:
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024, ssl_context=context)
-    await site.start()
-    server = site._server
-    assert server is not None
-    return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    factory = runner.server
+    assert factory is not None
+    server = await asyncio.get_running_loop().create_server(
+        lambda: WireProtocol(factory()), "127.0.0.1", 0, backlog=1024, ssl=context)
+    servers.append(server)
+    return int(server.sockets[0].getsockname()[1])
 
 
 async def main(args: argparse.Namespace) -> None:

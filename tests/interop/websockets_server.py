@@ -3,14 +3,28 @@
 Listens on 127.0.0.1, free ports: one listener with permessage-deflate enabled
 ("deflate"), one without ("plain"), and with ``--certfile/--keyfile`` a TLS one
 ("tls"). Prints the ports as one JSON line, then serves until stdin closes (so a
-dead test run never leaves it behind). Routes (the same on every peer):
+dead test run never leaves it behind). Peers whose permessage-deflate has server
+settings add listeners for them ("deflate-nct": the server forces
+server_no_context_takeover and client_no_context_takeover; "deflate-bits": it
+forces server_max_window_bits=10 and client_max_window_bits=10). Routes (the same
+on every peer):
 
 ``/echo[?id=T]``       echo each message; record the close code/reason the client sent under T
 ``/close?code=C&reason=R[&send=N][&pad=P][&id=T]``
                        send N text messages "message i" (+ P dots each), close with C/R
                        (no code: a close frame without status code); record the client's reply
 ``/closed?id=T``       send the record T as JSON ({"code": .., "reason": ..}), then close 1000
-``/send?n=N[&id=T]``   send one binary message of N bytes (byte i is i % 256), then as /echo
+``/send?n=N[&zero=1][&id=T]``
+                       send one binary message of N bytes (byte i is i % 256, or all zero
+                       with zero=1), then as /echo
+``/wire``              echo each message, except the text "wire?", answered with JSON
+                       {"messages": [[[rsv1, opcode, fin, length], ...], ...], "bytes": B}:
+                       the frames each earlier message arrived in, as read off the socket
+                       (compressed lengths), and the bytes read since the handshake
+``/deflate-fragments?n=K&size=S``
+                       send one binary message in K fragments of S bytes (pattern as /send)
+                       through the library's compressing send, then echo (peers that cannot
+                       send fragments: close 4404)
 ``/fragments``         send a text message in 4 fragments (split inside UTF-8 sequences) with a
                        ping b"mid-message" between two of them, a binary message in 3 fragments
                        (one empty), then "pong:mid-message" once the pong arrived, then echo
@@ -36,6 +50,8 @@ from http import HTTPStatus
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from wireframes import WireFrames
 
 MAX_SIZE = 2**25
 SERVER_PROTOCOLS = ("chat.v2", "chat.v1")
@@ -45,6 +61,22 @@ REJECT_BODY = "go away: this route always answers 403"
 
 records: dict[str, dict[str, object]] = {}
 record_events: dict[str, asyncio.Event] = {}
+
+
+class WireConnection(ServerConnection):
+    """A connection that shows every byte it reads to a :class:`WireFrames` first."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.wire = WireFrames()
+
+    def data_received(self, data: bytes) -> None:
+        self.wire.feed(data)
+        super().data_received(data)
+
+
+def pattern(n: int, zero: bool = False) -> bytes:
+    return bytes(n) if zero else bytes(range(256)) * (n // 256) + bytes(range(n % 256))
 
 
 def record(token: str | None, code: int | None, reason: str | None) -> None:
@@ -91,8 +123,7 @@ async def handler(ws: ServerConnection) -> None:
             await ws.send(json.dumps({"error": "no record"}))
         await ws.close()
     elif route == "/send":
-        n = int(query["n"])
-        await ws.send(bytes(range(256)) * (n // 256) + bytes(range(n % 256)))
+        await ws.send(pattern(int(query["n"]), query.get("zero") == "1"))
         await echo(ws)
         await ws.wait_closed()
         record(query.get("id"), ws.close_code, ws.close_reason)
@@ -131,6 +162,23 @@ async def handler(ws: ServerConnection) -> None:
         except asyncio.TimeoutError:
             await ws.send("no pong")
         await echo(ws)
+    elif route == "/wire":
+        assert isinstance(ws, WireConnection)
+        messages: list[object] = []
+        try:
+            async for message in ws:
+                frames = ws.wire.take_message()
+                if message == "wire?":
+                    await ws.send(json.dumps({"messages": messages, "bytes": ws.wire.bytes}))
+                else:
+                    messages.append(frames)
+                    await ws.send(message)
+        except ConnectionClosed:
+            pass
+    elif route == "/deflate-fragments":
+        chunk = pattern(int(query["size"]))
+        await ws.send([chunk] * int(query["n"]))
+        await echo(ws)
     elif route == "/subprotocol":
         await ws.send(ws.subprotocol or "")
         await echo(ws)
@@ -163,10 +211,19 @@ async def main(args: argparse.Namespace) -> None:
         ping_interval=None,
         close_timeout=5,
         backlog=1024,
+        create_connection=WireConnection,
     )
+    nct = ServerPerMessageDeflateFactory(server_no_context_takeover=True,
+                                         client_no_context_takeover=True)
+    bits = ServerPerMessageDeflateFactory(server_max_window_bits=10, client_max_window_bits=10)
     servers = {
         "plain": await serve(handler, "127.0.0.1", 0, compression=None, **options),
+        # websockets' own defaults: server_max_window_bits=12, client_max_window_bits=12
         "deflate": await serve(handler, "127.0.0.1", 0, compression="deflate", **options),
+        "deflate-nct": await serve(handler, "127.0.0.1", 0, compression=None,
+                                   extensions=[nct], **options),
+        "deflate-bits": await serve(handler, "127.0.0.1", 0, compression=None,
+                                    extensions=[bits], **options),
     }
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

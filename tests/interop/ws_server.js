@@ -2,7 +2,11 @@
 //
 // Same listeners ("plain", "deflate", optional "tls" with --certfile/--keyfile), readiness
 // line (one JSON line of ports) and routes as websockets_server.py (see its docstring).
-// Exits when stdin closes, so a dead test run never leaves it behind.
+// Exits when stdin closes, so a dead test run never leaves it behind. Extra listeners for
+// ws's server-side permessage-deflate settings: "deflate-nct" (serverNoContextTakeover,
+// clientNoContextTakeover, threshold 100) and "deflate-bits" (serverMaxWindowBits 10,
+// clientMaxWindowBits 10). Every socket's incoming bytes go through WireFrames (the twin of
+// wireframes.py) before ws reads them, for /wire.
 'use strict';
 
 const fs = require('fs');
@@ -21,6 +25,63 @@ const REJECT_BODY = 'go away: this route always answers 403';
 
 const records = new Map(); // token -> {code, reason}
 const waiters = new Map(); // token -> [resolve]
+
+function pattern(n, zero) {
+  const buf = Buffer.alloc(n);
+  if (!zero) for (let i = 0; i < n; i++) buf[i] = i & 0xff;
+  return buf;
+}
+
+// Frame headers of the bytes a socket reads after the handshake: [rsv1, opcode, fin, length].
+class WireFrames {
+  constructor() {
+    this.buffer = Buffer.alloc(0);
+    this.skip = 0;
+    this.frames = [];
+    this.bytes = 0;
+  }
+
+  feed(chunk) {
+    this.bytes += chunk.length;
+    if (this.skip >= chunk.length) {
+      this.skip -= chunk.length;
+      return;
+    }
+    const data = Buffer.concat([this.buffer, chunk.subarray(this.skip)]);
+    this.skip = 0;
+    let pos = 0;
+    while (data.length - pos >= 2) {
+      const b0 = data[pos];
+      const b1 = data[pos + 1];
+      let length = b1 & 0x7f;
+      let header = length === 126 ? 4 : length === 127 ? 10 : 2;
+      if (b1 & 0x80) header += 4;
+      if (data.length - pos < header) break;
+      if (length === 126) length = data.readUInt16BE(pos + 2);
+      else if (length === 127) length = Number(data.readBigUInt64BE(pos + 2));
+      this.frames.push([(b0 >> 6) & 1, b0 & 0x0f, b0 >> 7, length]);
+      const end = pos + header + length;
+      if (end > data.length) {
+        this.skip = end - data.length;
+        pos = data.length;
+        break;
+      }
+      pos = end;
+    }
+    this.buffer = data.subarray(pos);
+  }
+
+  takeMessage() {
+    const frames = [];
+    while (this.frames.length) {
+      const frame = this.frames.shift();
+      if (frame[1] >= 8) continue;
+      frames.push(frame);
+      if (frame[2]) break;
+    }
+    return frames;
+  }
+}
 
 function record(token, code, reason) {
   if (!token) return;
@@ -43,7 +104,7 @@ function echo(ws) {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 }
 
-function onConnection(ws, request) {
+function onConnection(ws, request, wire) {
   const url = new URL(request.url, 'http://127.0.0.1');
   const q = url.searchParams;
   switch (url.pathname) {
@@ -68,10 +129,7 @@ function onConnection(ws, request) {
       });
       break;
     case '/send': {
-      const n = Number(q.get('n'));
-      const buf = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) buf[i] = i & 0xff;
-      ws.send(buf, { binary: true });
+      ws.send(pattern(Number(q.get('n')), q.get('zero') === '1'), { binary: true });
       echo(ws);
       ws.on('close', (code, reason) => record(q.get('id'), code, reason.toString()));
       break;
@@ -89,6 +147,26 @@ function onConnection(ws, request) {
           ws.send(part, { binary, fin: i === parts.length - 1 });
         });
       }
+      echo(ws);
+      break;
+    }
+    case '/wire': {
+      const messages = [];
+      ws.on('message', (data, isBinary) => {
+        const frames = wire.takeMessage();
+        if (!isBinary && data.toString() === 'wire?') {
+          ws.send(JSON.stringify({ messages, bytes: wire.bytes }));
+        } else {
+          messages.push(frames);
+          ws.send(data, { binary: isBinary });
+        }
+      });
+      break;
+    }
+    case '/deflate-fragments': {
+      const n = Number(q.get('n'));
+      const chunk = pattern(Number(q.get('size')));
+      for (let i = 0; i < n; i++) ws.send(chunk, { binary: true, fin: i === n - 1, compress: true });
       echo(ws);
       break;
     }
@@ -135,7 +213,12 @@ function listen(name, perMessageDeflate, tls) {
         `Connection: close\r\n\r\n${REJECT_BODY}`);
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      // Ahead of ws's own listener, so the frames are noted before ws emits the message.
+      const wire = new WireFrames();
+      socket.prependListener('data', (chunk) => wire.feed(chunk));
+      wss.emit('connection', ws, request, wire);
+    });
   });
   return new Promise((resolve) => {
     server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 },
@@ -149,7 +232,13 @@ function arg(name) {
 }
 
 async function main() {
-  const listeners = [listen('plain', false), listen('deflate', true)];
+  const listeners = [
+    listen('plain', false),
+    listen('deflate', true), // ws's defaults: context takeover, 15 bits, threshold 1024
+    listen('deflate-nct', { serverNoContextTakeover: true, clientNoContextTakeover: true,
+      threshold: 100 }),
+    listen('deflate-bits', { serverMaxWindowBits: 10, clientMaxWindowBits: 10 }),
+  ];
   if (arg('--certfile')) {
     const tls = { cert: fs.readFileSync(arg('--certfile')), key: fs.readFileSync(arg('--keyfile')) };
     listeners.push(listen('tls', false, tls));
