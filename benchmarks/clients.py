@@ -94,7 +94,7 @@ class GeventWS(BlockingClient):
 
 
 class WebsocketClient(BlockingClient):
-    """websocket-client; ``accel=False`` hides wsaccel before the import so its pure-Python paths run."""
+    """websocket-client; ``accel=False`` hides wsaccel before the import (pure-Python paths)."""
 
     concurrency = "thread"
 

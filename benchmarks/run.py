@@ -1,4 +1,4 @@
-"""Run the side-by-side benchmark: ``python -m benchmarks [--quick]`` or ``python benchmarks/run.py``.
+"""The side-by-side benchmark: ``python -m benchmarks [--quick]`` or ``python benchmarks/run.py``.
 
 Builds and starts the C echo server (pinned to one core), then for each repetition,
 workload and client runs :mod:`benchmarks.worker` in a fresh process pinned to another
@@ -26,8 +26,8 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from benchmarks.clients import CLIENTS, FLOORS, GEVENT_FLOOR  # noqa: E402
-from benchmarks.workloads import WORKLOADS  # noqa: E402
+from benchmarks.clients import CLIENTS, FLOORS, GEVENT_FLOOR
+from benchmarks.workloads import WORKLOADS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -122,7 +122,7 @@ def summarize(samples: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
             rows[client] = {k: _median(ok, k) for k in keys}
             rows[client]["samples"] = len(ok)
 
-        def speed(a: float, b: float) -> float:
+        def speed(a: float, b: float, higher: bool = higher) -> float:
             return a / b if higher else b / a
 
         peers = [r["value"] for c, r in rows.items() if c not in FLOORS and "value" in r]
@@ -161,7 +161,8 @@ def render(summary: dict[str, Any], counts: dict[str, int], repeat: int) -> str:
         out.append("|---|---:|---:|---:|" + "---:|" * (extra_hdr.count("|")) + "---:|---:|")
         for client, row in data["rows"].items():
             if "value" not in row:
-                cells = f" n/a ({row['na']}) | | |" + " |" * extra_hdr.count("|") + " | |"
+                cells = f" n/a ({row['na']}) | | |" + " |" * extra_hdr.count("|") \
+                    + " | |"
                 out.append(f"| {client} |{cells}")
                 continue
             extra = ""
@@ -173,7 +174,8 @@ def render(summary: dict[str, Any], counts: dict[str, int], repeat: int) -> str:
             out.append(
                 f"| {client} | {_fmt(row['value'])} | ×{_fmt(row.get('vs_best_peer'), '.2f')} |"
                 f" ×{_fmt(row.get('vs_gevent_floor'), '.2f')} |{extra}"
-                f" {_fmt(row.get('client_cpu_pct'), '.0f')} | {_fmt(row.get('server_cpu_pct'), '.0f')} |"
+                f" {_fmt(row.get('client_cpu_pct'), '.0f')} |"
+                f" {_fmt(row.get('server_cpu_pct'), '.0f')} |"
             )
     return "\n".join(out)
 
@@ -181,8 +183,9 @@ def render(summary: dict[str, Any], counts: dict[str, int], repeat: int) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true",
-                   help=f"counts × {QUICK_SCALE}, one repetition: a regression check under a minute")
-    p.add_argument("--repeat", type=int, default=None, help="repetitions (default 3; 1 with --quick)")
+                   help=f"counts × {QUICK_SCALE}, one repetition: a check under a minute")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="repetitions (default 3; 1 with --quick)")
     p.add_argument("--clients", default=",".join(CLIENTS),
                    help="comma-separated subset of: " + ", ".join(CLIENTS))
     p.add_argument("--workloads", default=",".join(WORKLOADS),

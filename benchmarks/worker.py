@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    from .clients import CLIENTS, Target
     from . import workloads
+    from .clients import CLIENTS, Target
 
     target = Target(args.ws_port, args.raw_port)
     try:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             result = workloads.run_async(client, args.workload, target, args.n, meter)
         else:
             result = workloads.run_blocking(client, args.workload, target, args.n, meter)
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent as data
+    except BaseException as exc:
         traceback.print_exc(file=sys.stderr)
         result = {"error": f"{type(exc).__name__}: {exc}"[:200]}
     print(json.dumps(result), flush=True)

@@ -102,7 +102,8 @@ def _check(got: Any, want: Any) -> None:
 # ---------------------------------------------------------------------------- blocking
 
 
-def run_blocking(client: Any, workload: str, target: Target, n: int, meter: Meter) -> dict[str, Any]:
+def run_blocking(client: Any, workload: str, target: Target, n: int,
+                 meter: Meter) -> dict[str, Any]:
     fn: Callable[..., dict[str, Any]] = globals()["_b_" + workload]
     return fn(client, target, n, meter)
 
@@ -135,7 +136,7 @@ def _b_pipelined_small(client: Any, target: Target, n: int, meter: Meter) -> dic
         try:
             for _ in range(n):
                 _check(conn.recv(), msg)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     meter.start()
@@ -183,7 +184,7 @@ def _b_concurrent(client: Any, target: Target, n: int, meter: Meter) -> dict[str
     def opener(i: int) -> None:
         try:
             conns[i] = client.connect(target)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     def talker(i: int) -> None:
@@ -193,7 +194,7 @@ def _b_concurrent(client: Any, target: Target, n: int, meter: Meter) -> dict[str
                 conn.send(SMALL_TEXT)
                 _check(conn.recv(), SMALL_TEXT)
             conn.close()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     base = rss_bytes()
