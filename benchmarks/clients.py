@@ -169,6 +169,7 @@ class RawConn:
         self.sock = sock
         self.pending: collections.deque[tuple[int, bool]] = collections.deque()
         self.last = (0, False)
+        self.buf = bytearray()
 
     def send(self, msg: Message) -> None:
         text = isinstance(msg, str)
@@ -180,15 +181,21 @@ class RawConn:
     def recv(self) -> Message:
         size, text = self.pending.popleft() if self.pending else self.last
         sock = self.sock
-        data = sock.recv(size)
+        data = sock.recv(size) if size <= 65536 else b""
         if len(data) < size:
-            buf = bytearray(data)
-            while len(buf) < size:
-                chunk = sock.recv(size - len(buf))
-                if not chunk:
+            # Into a buffer kept across messages, then one copy out: the fewest copies
+            # (and allocations) a Python client can make for a large message.
+            if len(self.buf) < size:
+                self.buf = bytearray(size)
+            view = memoryview(self.buf)
+            got = len(data)
+            view[:got] = data
+            while got < size:
+                n = sock.recv_into(view[got:size])
+                if not n:
                     raise ConnectionError("raw echo closed")
-                buf += chunk
-            data = bytes(buf)
+                got += n
+            data = bytes(view[:size])
         return data.decode("utf-8") if text else data
 
     def close(self) -> None:
