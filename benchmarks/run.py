@@ -106,14 +106,21 @@ def _median(samples: list[dict[str, Any]], key: str) -> Optional[float]:
     return statistics.median(vals) if vals else None
 
 
-def summarize(samples: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-    """Medians per workload and client, with ratios (>1 means faster than the reference)."""
+def summarize(samples: dict[str, dict[str, list[dict[str, Any]]]],
+              counts: dict[str, int]) -> dict[str, Any]:
+    """Medians per workload and client, with ratios (>1 means faster than the reference).
+
+    Besides the wall-clock value, the client's CPU time per operation (round trip,
+    connection) is kept: on a shared machine it moves far less than wall time.
+    """
     summary: dict[str, Any] = {}
     for workload, per_client in samples.items():
         unit, higher, _ = WORKLOADS[workload]
         rows: dict[str, Any] = {}
         for client, runs in per_client.items():
             ok = [r for r in runs if "value" in r]
+            for r in ok:
+                r["client_cpu_us_per_op"] = 1e6 * r["client_cpu_s"] / counts[workload]
             if not ok:
                 bad = runs[0] if runs else {}
                 rows[client] = {"na": bad.get("na") or bad.get("error") or "no result"}
@@ -128,10 +135,13 @@ def summarize(samples: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
         peers = [r["value"] for c, r in rows.items() if c not in FLOORS and "value" in r]
         best = (max(peers) if higher else min(peers)) if peers else None
         floor = rows.get(GEVENT_FLOOR, {}).get("value")
+        floor_cpu = rows.get(GEVENT_FLOOR, {}).get("client_cpu_us_per_op")
         for row in rows.values():
             if "value" in row:
                 row["vs_best_peer"] = speed(row["value"], best) if best else None
                 row["vs_gevent_floor"] = speed(row["value"], floor) if floor else None
+                row["cpu_vs_gevent_floor"] = (row["client_cpu_us_per_op"] / floor_cpu
+                                              if floor_cpu else None)
         summary[workload] = {"unit": unit, "higher_is_better": higher, "rows": rows}
     return summary
 
@@ -151,11 +161,9 @@ def render(summary: dict[str, Any], counts: dict[str, int], repeat: int) -> str:
         better = "higher" if data["higher_is_better"] else "lower"
         out.append(f"\n### {workload}: {unit} ({better} is better; n={counts[workload]}, "
                    f"median of {repeat})\n")
-        extra_hdr = ""
-        if workload in ("rtt_small", "pipelined_small"):
-            extra_hdr = " client CPU µs/msg |"
-        elif workload == "concurrent":
-            extra_hdr = " KiB RSS/idle conn | peak RSS MiB |"
+        extra_hdr = " client CPU µs/op | CPU vs gevent floor |"
+        if workload == "concurrent":
+            extra_hdr += " KiB RSS/idle conn | peak RSS MiB |"
         out.append(f"| client | {unit} | vs best peer | vs gevent floor |{extra_hdr}"
                    " client CPU % | server CPU % |")
         out.append("|---|---:|---:|---:|" + "---:|" * (extra_hdr.count("|")) + "---:|---:|")
@@ -165,11 +173,10 @@ def render(summary: dict[str, Any], counts: dict[str, int], repeat: int) -> str:
                     + " | |"
                 out.append(f"| {client} |{cells}")
                 continue
-            extra = ""
-            if workload in ("rtt_small", "pipelined_small"):
-                extra = f" {_fmt(row.get('client_cpu_us_per_msg'))} |"
-            elif workload == "concurrent":
-                extra = (f" {_fmt(row.get('rss_per_idle_conn_kib'))} |"
+            extra = (f" {_fmt(row.get('client_cpu_us_per_op'))} |"
+                     f" ×{_fmt(row.get('cpu_vs_gevent_floor'), '.2f')} |")
+            if workload == "concurrent":
+                extra += (f" {_fmt(row.get('rss_per_idle_conn_kib'))} |"
                          f" {_fmt(row.get('peak_rss_mib'))} |")
             out.append(
                 f"| {client} | {_fmt(row['value'])} | ×{_fmt(row.get('vs_best_peer'), '.2f')} |"
@@ -232,7 +239,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     if isinstance(shown, float):
                         shown = f"{shown:,.1f} {WORKLOADS[w][0]}"
                     print(f"  [{rep + 1}/{repeat}] {w:16} {c:26} {shown}", flush=True)
-        summary = summarize(samples)
+        summary = summarize(samples, counts)
         table = render(summary, counts, repeat)
         print(table)
         print(f"\ntotal {time.time() - started:.0f} s")
