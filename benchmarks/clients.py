@@ -219,10 +219,12 @@ class RawGevent(BlockingClient):
     def __init__(self) -> None:
         import gevent.socket
 
-        self._create = gevent.socket.create_connection
+        self._socket = gevent.socket.socket
 
     def connect(self, target: Target, deflate: bool = False) -> Any:
-        return RawConn(self._create(target.raw_addr))
+        sock = self._socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.connect(target.raw_addr)  # an IP literal: no trip through gevent's resolver
+        return RawConn(sock)
 
 
 # ---------------------------------------------------------------------------- asyncio
