@@ -407,7 +407,11 @@ class ClientConnection:
             if self._negotiation is not None:
                 self._negotiation.observe_sent(out)
             for chunk in out:
-                sock.sendall(chunk)
+                # One plain send() usually takes the whole chunk; gevent's sendall()
+                # costs a getsockopt() system call and a chunking loop on every call.
+                sent = sock.send(chunk)
+                if sent < len(chunk):
+                    sock.sendall(memoryview(chunk)[sent:])
         except OSError as exc:
             self._abort()
             raise self.protocol.close_exc from exc

@@ -48,6 +48,10 @@ Data = Union[bytes, bytearray, memoryview]
 
 # Payloads up to this size are joined to their header: one write beats two.
 _JOIN_LIMIT = 4096
+# Unmasked frames from this size on that arrive in pieces are assembled from their
+# payload pieces alone: one allocation and copy instead of two (join, then slice),
+# which also keeps malloc from handing megabytes back to the OS between messages.
+_BIG_FRAME = 65536
 
 
 def _wire_bound(room: int) -> int:
@@ -129,6 +133,8 @@ class Protocol:
         self._buffered = 0
         self._need = 2
         self._discard = False
+        # The header length of the large frame being received in pieces, if any.
+        self._big: Optional[int] = None
         # The fragmented message being received, if any.
         self._frag_opcode: Optional[int] = None
         self._frag_parts: list[Any] = []
@@ -283,6 +289,7 @@ class Protocol:
         self._chunks = []
         self._buffered = 0
         self._partial = None
+        self._big = None
         if self.state is State.OPEN:
             self.state = State.CLOSING
 
@@ -307,12 +314,16 @@ class Protocol:
                 if self._partial is not None:
                     self._check_partial(data)
                 return
+            big = None
             if self._chunks:
                 self._chunks.append(data)
-                data = b"".join(self._chunks)
+                if self._big is None:
+                    data = b"".join(self._chunks)
+                else:
+                    data, big = self._big_frame(self._chunks)
                 self._chunks = []
             self._partial = None
-            pos = self._parse(data)
+            pos = self._parse(data, big)
             if self._partial is not None:
                 self._check_partial(memoryview(data)[pos + self._partial[3] :])
         except PayloadTooBig as exc:
@@ -331,8 +342,38 @@ class Protocol:
         if rest:
             self._chunks.append(data[pos:] if pos else data)
 
-    def _parse(self, data: bytes) -> int:
-        """Handle every complete frame in ``data``; return where the first incomplete one starts."""
+    def _big_frame(self, chunks: list[bytes]) -> tuple[bytes, bytes]:
+        """Split the chunks that complete a large frame into its header plus what follows
+        the frame, and its payload, joined once (:meth:`_parse` takes both).
+
+        Only the last chunk can hold bytes past the frame's end: the ones before it
+        left the frame incomplete.
+        """
+        hlen = self._big or 0
+        self._big = None
+        remaining = self._need - hlen
+        head = b""
+        rest = b""
+        views = []
+        for chunk in chunks:
+            view = memoryview(chunk)
+            if len(head) < hlen:
+                take = hlen - len(head)
+                head += bytes(view[:take])
+                view = view[take:]
+            if len(view) > remaining:
+                rest = bytes(view[remaining:])
+                view = view[:remaining]
+            if view:
+                views.append(view)
+                remaining -= len(view)
+        return head + rest, b"".join(views)
+
+    def _parse(self, data: bytes, big: Optional[bytes] = None) -> int:
+        """Handle every complete frame in ``data``; return where the first incomplete one starts.
+
+        With ``big``, ``data`` starts with a large frame's header only and ``big`` is its payload.
+        """
         end = len(data)
         pos = 0
         client = self._mask
@@ -388,8 +429,10 @@ class Protocol:
             if b0 & 0x70 and not extensions:
                 raise ProtocolError("reserved bits set and no extension negotiated")
             frame_end = pos + hlen + length
-            if frame_end > end:
+            if frame_end > end and big is None:
                 self._need = frame_end - pos
+                if length >= _BIG_FRAME and not masked:
+                    self._big = hlen
                 if not extensions and (
                     (opcode == OP_TEXT and self._frag_opcode is None)
                     or (opcode == OP_CONT and self._frag_decoder is not None)
@@ -401,8 +444,11 @@ class Protocol:
                                          if masked else None, hlen)
                 return pos
             start = pos + hlen
-            if masked:
-                payload: Any = apply_mask(
+            payload: Any
+            if big is not None:
+                payload, big, frame_end = big, None, start
+            elif masked:
+                payload = apply_mask(
                     data[start:frame_end], data[start - 4 : start]
                 )
             else:

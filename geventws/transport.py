@@ -9,6 +9,7 @@ through gevent's resolver and every wait yields to the hub.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import ssl as ssl_module
 import urllib.parse
 from typing import Any, Optional
@@ -44,7 +45,7 @@ def open_stream(
         if proxy is not None:
             sock = _connect_via_proxy(proxy, uri.host, uri.port)
         else:
-            sock = gevent.socket.create_connection((uri.host, uri.port))
+            sock = _connect_tcp(uri.host, uri.port)
     sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
     if uri.secure or ssl is not None:
         if not uri.secure:
@@ -56,6 +57,28 @@ def open_stream(
         except BaseException:
             sock.close()
             raise
+    return sock
+
+
+def _connect_tcp(host: str, port: int) -> Any:
+    """Connect over TCP; an IP literal skips name resolution.
+
+    gevent's default resolver runs ``getaddrinfo`` in its thread pool, a thread
+    handoff per connection that an address needs no answer from.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return gevent.socket.create_connection((host, port))
+    if "%" in host:  # a scoped IPv6 address: let getaddrinfo fill in the scope
+        return gevent.socket.create_connection((host, port))
+    family = gevent.socket.AF_INET6 if ip.version == 6 else gevent.socket.AF_INET
+    sock = gevent.socket.socket(family, gevent.socket.SOCK_STREAM)
+    try:
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 

@@ -35,15 +35,17 @@ def no_leaked_greenlets():
 @pytest.fixture
 def sockets_closed(monkeypatch):
     """Record every socket geventws opens, to check it was closed."""
+    from geventws import transport
+
     opened = []
-    original = gevent.socket.create_connection
+    original = transport._connect_tcp
 
     def spy(*args, **kwargs):
         sock = original(*args, **kwargs)
         opened.append(sock)
         return sock
 
-    monkeypatch.setattr(gevent.socket, "create_connection", spy)
+    monkeypatch.setattr(transport, "_connect_tcp", spy)
     yield opened
     assert opened, "no socket was opened"
     assert all(s.fileno() == -1 for s in opened), "a socket was left open"

@@ -1,0 +1,1 @@
+"""geventws side-by-side benchmark: ``python -m benchmarks`` (see README, "Benchmarks")."""
