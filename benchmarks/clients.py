@@ -79,8 +79,13 @@ class GeventWS(BlockingClient):
 
     def __init__(self) -> None:
         import geventws
+        from geventws.plugins import get_plugin_manager
 
         self._connect = geventws.connect
+        # geventws as shipped: its built-in plugin only. Installed third-party plugins
+        # (the example metrics plugin observes every frame) would tax each message.
+        self._disabled = [name for name, _ in get_plugin_manager().list_name_plugin()
+                          if name != "permessage-deflate"]
 
     def connect(self, target: Target, deflate: bool = False) -> Any:
         ws = self._connect(
@@ -88,6 +93,7 @@ class GeventWS(BlockingClient):
             compression="deflate" if deflate else None,
             max_size=None,
             ping_interval=None,
+            disable_plugins=self._disabled,
         )
         ws.deflate = "permessage-deflate" in (ws.extensions or "")
         return ws

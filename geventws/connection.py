@@ -1,13 +1,21 @@
 """The blocking face: :func:`connect` and :class:`ClientConnection`.
 
-This is the I/O layer over the sans-IO engine. Each connection owns one reader
-greenlet that reads the socket, feeds :class:`~geventws.protocol.Protocol`,
-answers pings and close frames, and queues messages for :meth:`recv`. Writes from
-any greenlet are serialized by a lock so frames never interleave. Everything
-blocking is gevent's, so a caller blocks only its own greenlet.
+This is the I/O layer over the sans-IO engine. Reading has two modes, and the
+same code (:meth:`ClientConnection._on_data`) handles what either one reads:
 
-Flow control: once ``max_queue`` messages wait unread, the reader stops reading
-the socket, so the kernel's buffers fill and TCP slows the server down.
+- *foreground*: a greenlet in :meth:`~ClientConnection.recv` that finds no message
+  waiting reads the socket itself, as a plain gevent socket user would. A round
+  trip then costs what the raw socket costs: no hand-off between greenlets.
+- *background*: the rest of the time a gevent I/O watcher on the socket reads
+  whatever arrives from the hub, answers pings and close frames, resolves
+  :meth:`~ClientConnection.ping` waiters and queues messages. It is a callback,
+  not a greenlet, so an idle connection holds no greenlet and no stack.
+
+Writes from any greenlet are serialized by a lock so frames never interleave.
+Everything blocking is gevent's, so a caller blocks only its own greenlet.
+
+Flow control: once ``max_queue`` messages wait unread, the watcher stops, so the
+kernel's buffers fill and TCP slows the server down.
 
 Write queue: :meth:`ClientConnection.send_nowait` and
 :meth:`ClientConnection.close_nowait` return at once and leave the writing to a
@@ -20,6 +28,7 @@ what the W3C object's ``bufferedAmount`` counts.
 from __future__ import annotations
 
 import logging
+import ssl as ssl_module
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,8 +38,8 @@ from typing import Any, Callable, Optional, Union
 import gevent
 import gevent.event
 import gevent.lock
-import gevent.queue
 import gevent.socket
+from gevent.hub import Waiter
 
 from . import __version__
 from .events import Pong
@@ -58,6 +67,8 @@ HeadersLike = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 
 _RECV_SIZE = 256 * 1024
 _CLOSED = object()  # queue sentinel: the connection ended
+#: What a socket in non-blocking mode raises when it has nothing to give yet.
+_WOULD_BLOCK = (BlockingIOError, ssl_module.SSLWantReadError, ssl_module.SSLWantWriteError)
 
 #: ``callback(None)`` once a queued message reached the socket, ``callback(exc)`` if it never will.
 SentCallback = Callable[[Optional[BaseException]], None]
@@ -111,10 +122,22 @@ class ClientConnection:
         self._negotiation = negotiation
         self._sock = sock
         self._write_lock = gevent.lock.RLock()
-        self._messages: gevent.queue.Queue = gevent.queue.Queue()
-        self._can_read = gevent.event.Event()
-        self._can_read.set()
+        self._hub = gevent.get_hub()
+        #: Received messages not yet returned by recv(); ``_CLOSED`` last once ended.
+        self._messages: deque[Any] = deque()
+        #: recv() callers waiting while another greenlet reads in the foreground.
+        self._waiters: deque[Waiter] = deque()
+        self._reading = False  # a recv() caller is reading the socket itself
+        self._paused = False  # flow control stopped the watcher
+        self._close_timer: Any = None
+        self._watcher = self._hub.loop.io(sock.fileno(), 1)
+        # TLS decrypts a record at a time: data can wait inside the SSL object
+        # while the socket itself has nothing more to read.
+        self._tls_pending: Optional[Callable[[], int]] = getattr(sock, "pending", None)
         self._pings: dict[bytes, tuple[gevent.event.AsyncResult, float]] = {}
+        #: The connection has ended (state CLOSED); ``_closed`` is set once the close
+        #: callbacks have run too, which is what wait_closed() waits for.
+        self._ended = False
         self._closed = gevent.event.Event()
         self._close_callbacks: list[Callable[[ClientConnection], None]] = []
         self._keepalive: Optional[gevent.Greenlet] = None
@@ -124,8 +147,11 @@ class ClientConnection:
         self._queue_idle.set()
         self._writer: Optional[gevent.Greenlet] = None
         self._close_queued = False
-        self._reader = gevent.spawn(self._read_loop, handshake.trailing_data)
-        if ping_interval is not None:
+        if handshake.trailing_data:
+            self._on_data(handshake.trailing_data)
+        if not self._ended and not self._paused:
+            self._watcher.start(self._on_readable)
+        if ping_interval is not None and not self._ended:
             self._keepalive = gevent.spawn_later(ping_interval, self._keepalive_tick)
 
     # -- public API -----------------------------------------------------------
@@ -133,19 +159,19 @@ class ClientConnection:
     @property
     def state(self) -> State:
         """``OPEN``, ``CLOSING`` or ``CLOSED``."""
-        return State.CLOSED if self._closed.is_set() else self.protocol.state
+        return State.CLOSED if self._ended else self.protocol.state
 
     @property
     def close_code(self) -> Optional[int]:
         """The close code received (1005: frame had none, 1006: no frame); ``None`` while open."""
-        if not self._closed.is_set():
+        if not self._ended:
             return None
         return self.protocol.close_exc.code
 
     @property
     def close_reason(self) -> Optional[str]:
         """The close reason received; ``None`` while open."""
-        if not self._closed.is_set():
+        if not self._ended:
             return None
         return self.protocol.close_exc.reason
 
@@ -218,15 +244,15 @@ class ClientConnection:
         Raises :class:`ConnectionClosed` once the connection has ended and every
         received message was returned, ``TimeoutError`` when ``timeout`` runs out.
         """
-        try:
-            message = self._messages.get(timeout=timeout)
-        except gevent.queue.Empty:
-            raise TimeoutError(f"no message within {timeout} s") from None
-        if message is _CLOSED:
-            self._messages.put(_CLOSED)  # every later recv() sees the end too
+        messages = self._messages
+        if not messages:
+            self._wait_for_message(timeout)
+        message = messages[0]
+        if message is _CLOSED:  # left in place: every later recv() sees the end too
             raise self.protocol.close_exc
-        if not self._can_read.is_set() and self._messages.qsize() <= self._low_water():
-            self._can_read.set()
+        messages.popleft()
+        if self._paused and len(messages) <= self._low_water():
+            self._resume()
         if self.codec is not None:
             return self.codec.decode(message)  # type: ignore[no-any-return]
         return message  # type: ignore[no-any-return]
@@ -289,7 +315,7 @@ class ClientConnection:
             message = bytes(message)
         elif not isinstance(message, (str, bytes)):
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
-        if self._close_queued or self.protocol.state is not State.OPEN or self._closed.is_set():
+        if self._close_queued or self.protocol.state is not State.OPEN or self._ended:
             raise self.protocol.close_exc
         self._enqueue(message, callback)
 
@@ -301,7 +327,7 @@ class ClientConnection:
         :meth:`close` checks them; a second call does nothing.
         """
         _check_close_args(code, reason)
-        if self._close_queued or self._closed.is_set():
+        if self._close_queued or self._ended:
             return
         self._close_queued = True
         self._enqueue(_CloseRequest(code, reason), None)
@@ -316,13 +342,13 @@ class ClientConnection:
         _check_close_args(code, reason)
         self._wait_queue()
         with self._write_lock:
-            if self.protocol.state is State.OPEN and not self._closed.is_set():
+            if self.protocol.state is State.OPEN and not self._ended:
                 try:
                     self.protocol.send_close(code, reason)
                     self._flush()
                 except ConnectionClosed:
                     pass  # the write failed; _flush already aborted
-        self._can_read.set()  # resume a paused reader: the close frame must be read
+        self._resume()  # the close frame must be read, however many messages wait
         if not self.wait_closed(self.close_timeout):
             self._abort()  # the peer did not finish the closing handshake in time
             self._closed.wait()
@@ -332,7 +358,7 @@ class ClientConnection:
         return bool(self._closed.wait(timeout))
 
     def add_close_callback(self, callback: Callable[[ClientConnection], None]) -> None:
-        """Call ``callback(self)`` once the connection has ended (from the reader greenlet)."""
+        """Call ``callback(self)`` once the connection has ended (never from the hub)."""
         if self._closed.is_set():
             callback(self)
         else:
@@ -425,61 +451,148 @@ class ClientConnection:
                 pass
 
     def _abort(self) -> None:
-        """Close the socket now; the reader then sees the end and cleans up."""
+        """Close the socket now; whoever reads it sees the end and cleans up."""
         try:
             self._sock.close()
         except OSError:  # pragma: no cover
             pass
-        self._can_read.set()  # a paused reader wakes up, meets the closed socket and ends
-        if self._reader.dead:
+        if not self._reading:  # a foreground reader finishes itself, from its own greenlet
             self._finish()
 
-    def _read_loop(self, initial: bytes) -> None:
-        protocol = self.protocol
-        sock = self._sock
-        messages = self._messages
-        max_queue = self.max_queue
-        negotiation = self._negotiation
-        data = initial
+    # -- reading ----------------------------------------------------------------
+
+    def _wait_for_message(self, timeout: Optional[float]) -> None:
+        """Block until a message (or the end) is queued, reading the socket if nobody is."""
+        timer = gevent.Timeout(timeout) if timeout is not None else None
+        if timer is not None:
+            timer.start()
         try:
-            while True:
-                if data:
-                    if negotiation is not None:
-                        negotiation.observe_received(data)
-                    protocol.receive_data(data)
-                    if protocol._out:
-                        with self._write_lock:
-                            self._flush()
-                    for event in protocol.events_received():
-                        if isinstance(event, (str, bytes)):
-                            messages.put(event)
-                        elif isinstance(event, Pong):
-                            self._pong(event.data)
-                    if protocol.state is not State.OPEN:
-                        # Closing: wait for the peer's close frame and TCP end, bounded.
-                        sock.settimeout(self.close_timeout)
-                        if protocol.state is State.CLOSED:
-                            break
-                if (max_queue is not None and messages.qsize() >= max_queue
-                        and protocol.state is State.OPEN):
-                    # Pause reading; TCP pushes back. Never while closing, so the
-                    # closing handshake completes even if nobody reads.
-                    self._can_read.clear()
-                    self._can_read.wait()
-                data = sock.recv(_RECV_SIZE)
-                if not data:
-                    protocol.receive_eof()
-                    break
-        except (OSError, ConnectionClosed):
-            # Reset, timeout while closing, or the socket was closed under us.
-            if protocol.state is not State.CLOSED:
-                protocol.receive_eof()
+            while not self._messages:
+                if self._reading:
+                    self._wait_for_reader()
+                else:
+                    self._read_foreground()
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            raise TimeoutError(f"no message within {timeout} s") from None
         finally:
+            if timer is not None:
+                timer.close()
+
+    def _wait_for_reader(self) -> None:
+        """Another greenlet reads the socket: wait for it to queue something or leave."""
+        waiter = Waiter(self._hub)
+        self._waiters.append(waiter)
+        try:
+            waiter.get()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _read_foreground(self) -> None:
+        """Read the socket in the calling greenlet until a message is queued."""
+        self._reading = True
+        self._watcher.stop()
+        sock = self._sock
+        try:
+            while not self._messages:
+                try:
+                    data = sock.recv(_RECV_SIZE)
+                except OSError:  # reset, or closed under us by _abort()
+                    data = b""
+                self._on_data(data)
+        finally:
+            self._reading = False
+            if not self._ended and not self._paused:
+                self._watcher.start(self._on_readable)
+            if self._waiters:  # let one waiter take its message, or take over reading
+                self._hub.loop.run_callback(self._waiters.popleft().switch, None)
+
+    def _on_readable(self) -> None:
+        """The watcher's callback, in the hub: read what is there without blocking."""
+        sock = self._sock
+        while True:
+            sock.settimeout(0.0)  # gevent's own non-blocking mode: raise, never wait
+            try:
+                data = sock.recv(_RECV_SIZE)
+            except _WOULD_BLOCK:
+                return
+            except OSError:
+                data = b""
+            finally:
+                sock.settimeout(None)
+            self._on_data(data)
+            pending = self._tls_pending
+            if self._ended or self._paused or pending is None or not pending():
+                return
+
+    def _on_data(self, data: bytes) -> None:
+        """Feed the engine what was read (``b""``: the end) and act on what it says."""
+        protocol = self.protocol
+        if not data:
+            protocol.receive_eof()
             self._finish()
+            return
+        if self._negotiation is not None:
+            self._negotiation.observe_received(data)
+        protocol.receive_data(data)
+        if protocol._out:  # pongs and close replies
+            if gevent.getcurrent() is self._hub:
+                gevent.spawn(self._flush_locked)  # never block the hub on a write
+            else:
+                self._flush_locked()
+        messages = self._messages
+        for event in protocol.events_received():
+            if isinstance(event, (str, bytes)):
+                messages.append(event)
+            elif isinstance(event, Pong):
+                self._pong(event.data)
+        if self._waiters and messages:
+            self._wake(len(messages))
+        state = protocol.state
+        if state is not State.OPEN:
+            if state is State.CLOSED:
+                self._finish()
+            elif self._close_timer is None and self.close_timeout is not None:
+                # Closing: the peer's close frame and TCP end must come in time.
+                self._close_timer = self._hub.loop.timer(self.close_timeout)
+                self._close_timer.start(self._abort)
+        elif self.max_queue is not None and len(messages) >= self.max_queue:
+            # Pause reading; TCP pushes back. Never while closing, so the closing
+            # handshake completes even if nobody reads.
+            self._paused = True
+            self._watcher.stop()
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            if not self._reading and not self._ended:
+                self._watcher.start(self._on_readable)
+
+    def _wake(self, count: int) -> None:
+        run = self._hub.loop.run_callback
+        waiters = self._waiters
+        while waiters and count > 0:
+            run(waiters.popleft().switch, None)
+            count -= 1
+
+    def _flush_locked(self) -> None:
+        with self._write_lock:
+            try:
+                self._flush()
+            except ConnectionClosed:
+                pass  # _flush aborted the connection; the reader reports it
 
     def _finish(self) -> None:
-        if self._closed.is_set():
+        if self._ended:
             return
+        self._ended = True
+        self._watcher.stop()
+        self._watcher.close()
+        if self._close_timer is not None:
+            self._close_timer.stop()
+            self._close_timer.close()
         try:
             self._sock.close()
         except OSError:  # pragma: no cover
@@ -490,17 +603,22 @@ class ClientConnection:
         for result, _ in self._pings.values():
             result.set_exception(exc)
         self._pings.clear()
-        self._messages.put(_CLOSED)
-        self._can_read.set()
-        self._closed.set()
-        for callback in self._close_callbacks:
+        self._messages.append(_CLOSED)
+        self._paused = False
+        self._wake(len(self._waiters))
+        if self._close_callbacks and gevent.getcurrent() is self._hub:
+            gevent.spawn(self._run_close_callbacks)  # user code never runs in the hub
+        else:
+            self._run_close_callbacks()
+
+    def _run_close_callbacks(self) -> None:
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
             try:
                 callback(self)
-            except Exception:  # pragma: no cover - callbacks are ours
-                import logging
-
+            except Exception:
                 logging.getLogger("geventws").exception("close callback failed")
-        self._close_callbacks.clear()
+        self._closed.set()
 
     def _pong(self, data: bytes) -> None:
         """Resolve the ping this pong answers, and every older one (RFC 6455 §5.5.3)."""
@@ -526,7 +644,7 @@ class ClientConnection:
             return
         except ConnectionClosed:
             return
-        if self.ping_interval is not None and not self._closed.is_set():
+        if self.ping_interval is not None and not self._ended:
             self._keepalive = gevent.spawn_later(self.ping_interval, self._keepalive_tick)
 
 

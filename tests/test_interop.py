@@ -754,7 +754,9 @@ def test_deflate_window_bits(connect_deflate, peer_name, pset):
     def check(message: list[list[int]], bits: int) -> None:
         assert message[0][:3] == [1, 2, 1]
         if bits <= 10:
-            assert wire_size(message) > 15_900, message
+            # Out of reach, the repeats cost their full 16,000 bytes; random data still
+            # yields a few chance 3-byte matches, so "nothing shrinks" means "not by much".
+            assert wire_size(message) > 15_000, message
         else:
             assert wire_size(message) < 2_600, message
 
