@@ -19,9 +19,11 @@ Every hook receives ``ctx``, the :class:`~geventws.negotiation.ConnectionContext
 of the connection being made; a hook only declares the arguments it uses (pluggy
 passes them by name). Keep per-connection state in ``ctx.data``, never in module
 globals: one process may open thousands of connections at once, each in its own
-greenlet. Hooks run in the greenlet that calls :func:`geventws.connect` (opening)
-or in the connection's reader/writer greenlets (traffic), so they must not block
-for long, except :func:`geventws_connection_opened`, which may talk to the server.
+greenlet. Opening hooks run in the greenlet that calls :func:`geventws.connect`
+and may block briefly (:func:`geventws_connection_opened` may talk to the server).
+Traffic hooks (frames, bytes) run wherever the connection reads or writes: a
+greenlet in ``recv()``/``send()``, or the gevent hub itself when a message arrives
+while nobody is receiving, so they must never block.
 
 Hooks are called in LIFO registration order; ``tryfirst``/``trylast`` on
 :data:`hookimpl` change that, as in pytest. "firstresult" hooks stop at the first
