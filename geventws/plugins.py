@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -108,6 +109,12 @@ class HookRelay:
     ``extra`` plugin objects take part in this connection's hook calls only; their
     ``geventws_*`` attributes must be known hooks whose arguments the hook spec
     provides (checked here, so a typo fails at ``connect()`` and not mid-traffic).
+
+    A relay is made for every connection, so it costs little: the hook callers
+    for a set of disabled plugins are made once per process (they read the
+    manager's registrations at call time, so later ``register()`` calls still
+    count), and a hook that no plugin of the connection implements is not called
+    at all (pluggy's call machinery costs microseconds even with nobody listening).
     """
 
     def __init__(
@@ -118,8 +125,8 @@ class HookRelay:
     ) -> None:
         self.pm = pm
         self.disabled = frozenset(disabled)
-        self._remove = [p for p in (pm.get_plugin(n) for n in self.disabled) if p is not None]
-        self._callers: dict[str, Any] = {}
+        remove = frozenset(p for p in (pm.get_plugin(n) for n in self.disabled) if p is not None)
+        self._callers = _callers_for(pm, remove)
         self._extra: dict[str, list[Callable[..., Any]]] = {}
         for obj in extra:
             for attr in dir(obj):
@@ -136,25 +143,53 @@ class HookRelay:
                 self._extra.setdefault(attr, []).append(function)
 
     def _caller(self, name: str) -> Any:
-        caller = self._callers.get(name)
-        if caller is None:
-            caller = getattr(self.pm.hook, name)
-            if self._remove:
-                caller = self.pm.subset_hook_caller(name, self._remove)
-            self._callers[name] = caller
-        return caller
+        return self._callers[name]
 
     def call(self, hook: str, /, **kwargs: Any) -> Any:
         """Call ``hook``: a list of results, or one result for firstresult hooks."""
-        caller = self._caller(hook)
+        caller = self._callers[hook]
         extra = self._extra.get(hook)
         if extra:
             return caller.call_extra(extra, kwargs)
+        if not caller.get_hookimpls():  # what pluggy returns when nobody implements it
+            return None if caller.spec.opts.get("firstresult") else []
         return caller(**kwargs)
 
     def implemented(self, name: str) -> bool:
         """Whether any plugin of this connection implements hook ``name``."""
-        return bool(self._extra.get(name)) or bool(self._caller(name).get_hookimpls())
+        return bool(self._extra.get(name)) or bool(self._callers[name].get_hookimpls())
+
+
+class _Callers(dict):  # type: ignore[type-arg]
+    """Hook name -> hook caller of one manager without some plugins, made on first use."""
+
+    def __init__(self, pm: pluggy.PluginManager, remove: frozenset[Any]) -> None:
+        super().__init__()
+        self.pm = pm
+        self.remove = remove
+
+    def __missing__(self, name: str) -> Any:
+        caller = getattr(self.pm.hook, name)  # AttributeError for an unknown hook, as before
+        if self.remove:
+            caller = self.pm.subset_hook_caller(name, self.remove)
+        self[name] = caller
+        return caller
+
+
+#: Per manager: the plugins a relay leaves out -> their hook callers (reused by every
+#: connection with the same ``disable_plugins``; a new manager starts afresh).
+_caller_cache: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[frozenset[Any], _Callers]] \
+    = weakref.WeakKeyDictionary()
+
+
+def _callers_for(pm: pluggy.PluginManager, remove: frozenset[Any]) -> _Callers:
+    by_removed = _caller_cache.get(pm)
+    if by_removed is None:
+        by_removed = _caller_cache.setdefault(pm, {})
+    callers = by_removed.get(remove)
+    if callers is None:
+        callers = by_removed.setdefault(remove, _Callers(pm, remove))
+    return callers
 
 
 def _argnames(function: Callable[..., Any]) -> list[str]:

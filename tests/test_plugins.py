@@ -427,3 +427,45 @@ def test_permessage_deflate_is_registered_like_a_third_party():
     core = [p for p in (root / "geventws").rglob("*.py")
             if p.name != "permessage_deflate.py"]
     assert [p.name for p in core if "permessage_deflate" in p.read_text()] == []
+
+
+class _Recorder:
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def geventws_request_headers(self, ctx):
+        self.seen.append("request_headers")
+        return [("X-Recorded", "1")]
+
+
+def test_relay_skips_unimplemented_hooks_and_sees_later_registrations(monkeypatch):
+    """Relays share hook callers per process; a plugin registered afterwards still counts,
+    for relays with and without disabled plugins, and a disabled one stays out."""
+    from geventws.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("GEVENTWS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    try:
+        pm = get_plugin_manager()
+        ctx = object()
+        before = HookRelay(pm)
+        before_disabling = HookRelay(pm, disabled=["recorder"])
+        assert before.call("geventws_request_headers", ctx=ctx) == []
+        assert before.call("geventws_accept_extension", ctx=ctx, name="x", params=[],
+                           offers=[]) is None
+        recorder = _Recorder()
+        pm.register(recorder, name="recorder")
+        assert before.call("geventws_request_headers", ctx=ctx) == [[("X-Recorded", "1")]]
+        assert HookRelay(pm).implemented("geventws_request_headers")
+        assert recorder.seen == ["request_headers"]
+        # A relay made before the registration, disabling it by name: it was not
+        # registered then, so the relay had nothing to leave out.
+        assert before_disabling.call("geventws_request_headers", ctx=ctx) == \
+            [[("X-Recorded", "1")]]
+        disabling = HookRelay(pm, disabled=["recorder"])
+        assert not disabling.implemented("geventws_request_headers")
+        assert disabling.call("geventws_request_headers", ctx=ctx) == []
+        assert recorder.seen == ["request_headers", "request_headers"]
+    finally:
+        reset_plugin_manager()
