@@ -221,8 +221,9 @@ _CHECKED = frozenset(("upgrade", "connection", "sec-websocket-accept", "sec-webs
                       "sec-websocket-extensions"))
 
 
-def _str_headers(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    return [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in headers]
+def _str_headers(headers: h11._headers.Headers) -> list[tuple[str, str]]:
+    # raw_items() is one list; iterating Headers goes through Sequence.__getitem__ per item.
+    return [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in headers.raw_items()]
 
 
 def _serialize_request(resource: str, headers: Sequence[tuple[str, str]]) -> bytes:
