@@ -27,6 +27,13 @@ import pluggy
 
 from . import hookspecs
 
+_PLUGGY_MULTICALL: Optional[Callable[..., Any]]
+try:  # pluggy's own dispatcher: observers call plain implementations directly only while
+    # the manager still uses it (hook-call monitoring and tracing replace it).
+    from pluggy._callers import _multicall as _PLUGGY_MULTICALL
+except ImportError:  # pragma: no cover - another pluggy: always go through pluggy
+    _PLUGGY_MULTICALL = None
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "HookRelay",
@@ -159,6 +166,50 @@ class HookRelay:
         """Whether any plugin of this connection implements hook ``name``."""
         return bool(self._extra.get(name)) or bool(self._callers[name].get_hookimpls())
 
+    def observer(self, name: str) -> Callable[..., None]:
+        """A function that calls hook ``name`` with keyword arguments and drops the results.
+
+        For hooks called per frame or per read (tracing, metrics). While every
+        implementation is a plain one (no wrapper) and nobody monitors the manager's
+        hook calls, it calls them itself exactly as pluggy would (last registered
+        first, tryfirst/trylast as pluggy ordered them, each with the arguments it
+        names, the first exception propagating) without pluggy's per-call
+        machinery, which costs several times the work of a counting plugin. The
+        implementations are re-read on every call, so (un)registering still counts.
+        """
+        caller = self._callers[name]
+        extra = self._extra.get(name)
+        if extra:
+            return lambda **kwargs: caller.call_extra(extra, kwargs)
+        observers = self._callers.observers
+        found = observers.get(name)
+        if found is None:
+            found = observers[name] = _observer(self.pm, caller)
+        return found
+
+
+def _observer(pm: pluggy.PluginManager, caller: Any) -> Callable[..., None]:
+    """:meth:`HookRelay.observer` for a caller without per-connection plugins (shared)."""
+    snapshot: list[Any] = []
+    calls: list[tuple[Callable[..., Any], tuple[str, ...]]] = []
+
+    def observe(**kwargs: Any) -> None:
+        nonlocal snapshot, calls
+        impls = caller.get_hookimpls()
+        if impls != snapshot:
+            snapshot = impls
+            calls = [] if any(i.hookwrapper or i.wrapper for i in impls) else \
+                [(i.function, tuple(i.argnames)) for i in reversed(impls)]
+        if not impls:
+            return
+        if not calls or getattr(pm, "_inner_hookexec", None) is not _PLUGGY_MULTICALL:
+            caller(**kwargs)
+            return
+        for function, argnames in calls:
+            function(*[kwargs[arg] for arg in argnames])
+
+    return observe
+
 
 class _Callers(dict):  # type: ignore[type-arg]
     """Hook name -> hook caller of one manager without some plugins, made on first use."""
@@ -167,6 +218,7 @@ class _Callers(dict):  # type: ignore[type-arg]
         super().__init__()
         self.pm = pm
         self.remove = remove
+        self.observers: dict[str, Callable[..., None]] = {}
 
     def __missing__(self, name: str) -> Any:
         caller = getattr(self.pm.hook, name)  # AttributeError for an unknown hook, as before

@@ -469,3 +469,61 @@ def test_relay_skips_unimplemented_hooks_and_sees_later_registrations(monkeypatc
         assert recorder.seen == ["request_headers", "request_headers"]
     finally:
         reset_plugin_manager()
+
+
+def test_observer_calls_plain_impls_as_pluggy_does_and_falls_back(monkeypatch):
+    """Observer hooks skip pluggy's machinery for plain implementations: same order,
+    same arguments, (un)registrations seen; wrappers and monitoring go through pluggy."""
+    from geventws.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("GEVENTWS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    try:
+        pm = get_plugin_manager()
+        calls = []
+
+        class First:
+            @hookimpl
+            def geventws_bytes_received(self, data):  # a subset of the spec's arguments
+                calls.append(("first", data))
+
+        class Second:
+            @hookimpl
+            def geventws_bytes_received(self, ctx, data):
+                calls.append(("second", ctx, data))
+
+        class Wrapper:
+            @hookimpl(wrapper=True)
+            def geventws_bytes_received(self, ctx, data):
+                calls.append(("wrap-in", data))
+                result = yield
+                calls.append(("wrap-out", data))
+                return result
+
+        observe = HookRelay(pm).observer("geventws_bytes_received")
+        observe(ctx="c", data=b"0")  # nobody implements it yet
+        first, second = First(), Second()
+        pm.register(first)
+        pm.register(second)
+        observe(ctx="c", data=b"1")
+        assert calls == [("second", "c", b"1"), ("first", b"1")]  # last registered first
+        calls.clear()
+        pm.unregister(second)
+        observe(ctx="c", data=b"2")
+        assert calls == [("first", b"2")]
+        calls.clear()
+        pm.register(Wrapper())
+        observe(ctx="c", data=b"3")
+        assert calls == [("wrap-in", b"3"), ("first", b"3"), ("wrap-out", b"3")]
+        calls.clear()
+        for plugin in list(pm.get_plugins()):
+            if isinstance(plugin, Wrapper):
+                pm.unregister(plugin)
+        seen = []
+        undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append(name),
+                                          lambda outcome, name, impls, kwargs: None)
+        observe(ctx="c", data=b"4")
+        undo()
+        assert seen == ["geventws_bytes_received"] and calls == [("first", b"4")]
+    finally:
+        reset_plugin_manager()
