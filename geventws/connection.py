@@ -27,6 +27,7 @@ what the W3C object's ``bufferedAmount`` counts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl as ssl_module
 import time
@@ -599,10 +600,11 @@ class ClientConnection:
             pass
         if self._keepalive is not None:
             self._keepalive.kill(block=False)
-        exc = self.protocol.close_exc
-        for result, _ in self._pings.values():
-            result.set_exception(exc)
-        self._pings.clear()
+        if self._pings:  # close_exc is built afresh on each access: only when needed
+            exc = self.protocol.close_exc
+            for result, _ in self._pings.values():
+                result.set_exception(exc)
+            self._pings.clear()
         self._messages.append(_CLOSED)
         self._paused = False
         self._wake(len(self._waiters))
@@ -667,6 +669,11 @@ def _unique_payload(taken: Mapping[bytes, Any]) -> bytes:
             return data
 
 
+#: URIs parsed before (a process connects to the same few over and over; parsing costs
+#: microseconds, and a WebSocketURI is immutable). Invalid ones raise again each time.
+_parse_uri = functools.lru_cache(maxsize=256)(parse_uri)
+
+
 def connect(
     uri: str,
     *,
@@ -697,7 +704,7 @@ def connect(
     DNS failure or TLS verification failure. Only ``open_timeout`` bounds the
     whole opening: DNS, TCP, TLS, and the HTTP upgrade.
     """
-    parsed = parse_uri(uri)
+    parsed = _parse_uri(uri)
     if compression not in ("deflate", None):
         raise ValueError(f"unsupported compression {compression!r}: use 'deflate' or None")
     if max_size is not None and max_size < 0:
@@ -739,7 +746,10 @@ def connect(
     try:
         stream = open_stream(parsed, ssl=ssl, server_hostname=server_hostname, proxy=proxy,
                              sock=sock)
-        stream.sendall(handshake.request_bytes())
+        request = handshake.request_bytes()
+        sent = stream.send(request)  # one call takes it all; sendall() costs a getsockopt()
+        if sent < len(request):
+            stream.sendall(request[sent:])
         result: Optional[HandshakeResult] = None
         while result is None:
             data = stream.recv(_RECV_SIZE)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from typing import Optional
 
@@ -30,6 +31,23 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 BODY_EXCERPT = 64 * 1024
 #: Largest response head accepted (h11's own default is 16 KiB).
 MAX_HEAD = 64 * 1024
+
+# RFC 7230 §3.2: field-name = token; field-value = field-vchars separated by SP/HTAB,
+# no leading or trailing whitespace (as h11 checks what it writes); request-target
+# without spaces or controls. Header text is ASCII, as h11 encodes it.
+_FIELD_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+_TARGET = re.compile(r"[\x21-\x7e]+")
+
+# h11 parses the response, and it only does that for a connection that has sent
+# its request. The request we write ourselves (a fixed GET is a few lines of RFC
+# 7230, and building it through h11 cost more than the rest of the handshake);
+# h11 is told of an equivalent one: a GET that proposes an upgrade is all that
+# shapes how it reads the answer (a 101 switches, other responses have bodies).
+# Events are immutable, so one instance serves every connection.
+_H11_REQUEST = h11.Request(method="GET", target="/", headers=[
+    ("Host", "localhost"), ("Upgrade", "websocket"), ("Connection", "Upgrade")])
+_H11_END = h11.EndOfMessage()
 
 
 def accept_key(key: str) -> str:
@@ -101,15 +119,17 @@ class ClientHandshake:
         if user_agent is not None and not any(n.lower() == "user-agent" for n, _ in headers):
             headers.append(("User-Agent", user_agent))
         self.request_headers = headers
-        self._request = h11.Request(method="GET", target=resource, headers=headers)
+        self._request = _serialize_request(resource, headers)
         self._response: Optional[h11.Response] = None
         self._body = bytearray()
         self.result: Optional[HandshakeResult] = None
 
     def request_bytes(self) -> bytes:
         """The upgrade request, to write once."""
-        head: bytes = self._conn.send(self._request)
-        return head + self._conn.send(h11.EndOfMessage())
+        conn = self._conn
+        conn.send(_H11_REQUEST)  # h11's state: request sent, ready to read the answer
+        conn.send(_H11_END)
+        return self._request
 
     def receive_data(self, data: bytes) -> Optional[HandshakeResult]:
         """Feed response bytes (``b""`` for EOF); return the result once the 101 is in.
@@ -162,35 +182,68 @@ class ClientHandshake:
 
     def _accept(self, response: h11.InformationalResponse) -> HandshakeResult:
         headers = _str_headers(response.headers)
+        found: dict[str, list[str]] = {}
+        for name, value in headers:
+            if name in _CHECKED:
+                found.setdefault(name, []).append(value)
+        get = found.get
 
-        def values(name: str) -> list[str]:
-            return [v for n, v in headers if n == name]
-
-        upgrade = parse_header_list(values("upgrade"))
+        upgrade = parse_header_list(get("upgrade", ()))
         if [u.lower() for u in upgrade] != ["websocket"]:
             raise InvalidHeader("Upgrade", ", ".join(upgrade) if upgrade else None)
-        connection = parse_header_list(values("connection"))
+        connection = parse_header_list(get("connection", ()))
         if "upgrade" not in (c.lower() for c in connection):
             raise InvalidHeader("Connection", ", ".join(connection) if connection else None)
-        accept = values("sec-websocket-accept")
+        accept = get("sec-websocket-accept", [])
         if len(accept) != 1:
             raise InvalidHeader("Sec-WebSocket-Accept", ", ".join(accept) if accept else None)
         if accept[0].strip() != accept_key(self.key):
             raise InvalidHeader("Sec-WebSocket-Accept", accept[0], "does not match the key")
-        protocols = parse_header_list(values("sec-websocket-protocol"))
         subprotocol: Optional[str] = None
-        if protocols:
+        if "sec-websocket-protocol" in found:
+            protocols = parse_header_list(found["sec-websocket-protocol"])
             if len(protocols) > 1:
                 raise NegotiationError(f"server selected several subprotocols: {protocols}")
-            if protocols[0] not in self.subprotocols:
+            if protocols and protocols[0] not in self.subprotocols:
                 raise NegotiationError(f"server selected a subprotocol we did not offer: "
                                        f"{protocols[0]!r}")
-            subprotocol = protocols[0]
-        extensions = ", ".join(v.strip() for v in values("sec-websocket-extensions") if v.strip())
+            subprotocol = protocols[0] if protocols else None
+        extensions = ""
+        if "sec-websocket-extensions" in found:
+            extensions = ", ".join(v.strip() for v in found["sec-websocket-extensions"]
+                                   if v.strip())
         if extensions and not self.extensions_offer:
             raise NegotiationError(f"server selected extensions we did not offer: {extensions}")
         return HandshakeResult(headers, subprotocol, extensions, bytes(self._conn.trailing_data[0]))
 
 
-def _str_headers(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    return [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in headers]
+_CHECKED = frozenset(("upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol",
+                      "sec-websocket-extensions"))
+
+
+def _str_headers(headers: h11._headers.Headers) -> list[tuple[str, str]]:
+    # raw_items() is one list; iterating Headers goes through Sequence.__getitem__ per item.
+    return [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in headers.raw_items()]
+
+
+def _serialize_request(resource: str, headers: Sequence[tuple[str, str]]) -> bytes:
+    """``GET resource HTTP/1.1`` and ``headers`` in order (Host first), as RFC 7230 §3 writes them.
+
+    Raises ``ValueError`` for a name, value or target HTTP does not allow (CR, LF,
+    other controls, non-ASCII, a value with leading or trailing whitespace), so no
+    header can smuggle in another line.
+    """
+    if not _TARGET.fullmatch(resource):
+        raise ValueError(f"illegal request target {resource!r}")
+    lines = [f"GET {resource} HTTP/1.1"]
+    for name, value in headers:
+        if not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"illegal header name {name!r}")
+        if not _FIELD_VALUE.fullmatch(value):
+            raise ValueError(f"illegal value for header {name!r}: {value!r}")
+        lowered = name.lower()
+        if lowered == "transfer-encoding" or (lowered == "content-length" and value != "0"):
+            raise ValueError(f"header {name!r}: the upgrade request has no body")
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("ascii")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
 
 from .exceptions import InvalidHeader, NegotiationError, ProtocolError
 from .extensions.base import Extension
@@ -133,6 +133,7 @@ class Negotiation:
     ) -> None:
         self.ctx = ctx
         self.hooks = hooks
+        self._observers: dict[str, Callable[..., None]] = {}
         subprotocols = list(ctx.subprotocols)
         for result in hooks.call("geventws_offer_subprotocols", ctx=ctx):
             for name in result or ():
@@ -227,8 +228,12 @@ class Negotiation:
         self._observe("geventws_connection_closed", connection=connection)
 
     def _observe(self, hook: str, /, **kwargs: Any) -> None:
+        observers = self._observers
+        observe = observers.get(hook)
+        if observe is None:
+            observe = observers[hook] = self.hooks.observer(hook)
         try:
-            self.hooks.call(hook, ctx=self.ctx, **kwargs)
+            observe(ctx=self.ctx, **kwargs)
         except Exception:
             log.exception("plugin hook %s failed (ignored)", hook)
 

@@ -19,12 +19,20 @@ import logging
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, NamedTuple, Optional
 
 import pluggy
 
 from . import hookspecs
+
+_PLUGGY_MULTICALL: Optional[Callable[..., Any]]
+try:  # pluggy's own dispatcher: observers call plain implementations directly only while
+    # the manager still uses it (hook-call monitoring and tracing replace it).
+    from pluggy._callers import _multicall as _PLUGGY_MULTICALL
+except ImportError:  # pragma: no cover - another pluggy: always go through pluggy
+    _PLUGGY_MULTICALL = None
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -108,6 +116,12 @@ class HookRelay:
     ``extra`` plugin objects take part in this connection's hook calls only; their
     ``geventws_*`` attributes must be known hooks whose arguments the hook spec
     provides (checked here, so a typo fails at ``connect()`` and not mid-traffic).
+
+    A relay is made for every connection, so it costs little: the hook callers
+    for a set of disabled plugins are made once per process (they read the
+    manager's registrations at call time, so later ``register()`` calls still
+    count), and a hook that no plugin of the connection implements is not called
+    at all (pluggy's call machinery costs microseconds even with nobody listening).
     """
 
     def __init__(
@@ -118,8 +132,8 @@ class HookRelay:
     ) -> None:
         self.pm = pm
         self.disabled = frozenset(disabled)
-        self._remove = [p for p in (pm.get_plugin(n) for n in self.disabled) if p is not None]
-        self._callers: dict[str, Any] = {}
+        remove = frozenset(p for p in (pm.get_plugin(n) for n in self.disabled) if p is not None)
+        self._callers = _callers_for(pm, remove)
         self._extra: dict[str, list[Callable[..., Any]]] = {}
         for obj in extra:
             for attr in dir(obj):
@@ -136,25 +150,98 @@ class HookRelay:
                 self._extra.setdefault(attr, []).append(function)
 
     def _caller(self, name: str) -> Any:
-        caller = self._callers.get(name)
-        if caller is None:
-            caller = getattr(self.pm.hook, name)
-            if self._remove:
-                caller = self.pm.subset_hook_caller(name, self._remove)
-            self._callers[name] = caller
-        return caller
+        return self._callers[name]
 
     def call(self, hook: str, /, **kwargs: Any) -> Any:
         """Call ``hook``: a list of results, or one result for firstresult hooks."""
-        caller = self._caller(hook)
+        caller = self._callers[hook]
         extra = self._extra.get(hook)
         if extra:
             return caller.call_extra(extra, kwargs)
+        if not caller.get_hookimpls():  # what pluggy returns when nobody implements it
+            return None if caller.spec.opts.get("firstresult") else []
         return caller(**kwargs)
 
     def implemented(self, name: str) -> bool:
         """Whether any plugin of this connection implements hook ``name``."""
-        return bool(self._extra.get(name)) or bool(self._caller(name).get_hookimpls())
+        return bool(self._extra.get(name)) or bool(self._callers[name].get_hookimpls())
+
+    def observer(self, name: str) -> Callable[..., None]:
+        """A function that calls hook ``name`` with keyword arguments and drops the results.
+
+        For hooks called per frame or per read (tracing, metrics). While every
+        implementation is a plain one (no wrapper) and nobody monitors the manager's
+        hook calls, it calls them itself exactly as pluggy would (last registered
+        first, tryfirst/trylast as pluggy ordered them, each with the arguments it
+        names, the first exception propagating) without pluggy's per-call
+        machinery, which costs several times the work of a counting plugin. The
+        implementations are re-read on every call, so (un)registering still counts.
+        """
+        caller = self._callers[name]
+        extra = self._extra.get(name)
+        if extra:
+            return lambda **kwargs: caller.call_extra(extra, kwargs)
+        observers = self._callers.observers
+        found = observers.get(name)
+        if found is None:
+            found = observers[name] = _observer(self.pm, caller)
+        return found
+
+
+def _observer(pm: pluggy.PluginManager, caller: Any) -> Callable[..., None]:
+    """:meth:`HookRelay.observer` for a caller without per-connection plugins (shared)."""
+    snapshot: list[Any] = []
+    calls: list[tuple[Callable[..., Any], tuple[str, ...]]] = []
+
+    def observe(**kwargs: Any) -> None:
+        nonlocal snapshot, calls
+        impls = caller.get_hookimpls()
+        if impls != snapshot:
+            snapshot = impls
+            calls = [] if any(i.hookwrapper or i.wrapper for i in impls) else \
+                [(i.function, tuple(i.argnames)) for i in reversed(impls)]
+        if not impls:
+            return
+        if not calls or getattr(pm, "_inner_hookexec", None) is not _PLUGGY_MULTICALL:
+            caller(**kwargs)
+            return
+        for function, argnames in calls:
+            function(*[kwargs[arg] for arg in argnames])
+
+    return observe
+
+
+class _Callers(dict):  # type: ignore[type-arg]
+    """Hook name -> hook caller of one manager without some plugins, made on first use."""
+
+    def __init__(self, pm: pluggy.PluginManager, remove: frozenset[Any]) -> None:
+        super().__init__()
+        self.pm = pm
+        self.remove = remove
+        self.observers: dict[str, Callable[..., None]] = {}
+
+    def __missing__(self, name: str) -> Any:
+        caller = getattr(self.pm.hook, name)  # AttributeError for an unknown hook, as before
+        if self.remove:
+            caller = self.pm.subset_hook_caller(name, self.remove)
+        self[name] = caller
+        return caller
+
+
+#: Per manager: the plugins a relay leaves out -> their hook callers (reused by every
+#: connection with the same ``disable_plugins``; a new manager starts afresh).
+_caller_cache: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[frozenset[Any], _Callers]] \
+    = weakref.WeakKeyDictionary()
+
+
+def _callers_for(pm: pluggy.PluginManager, remove: frozenset[Any]) -> _Callers:
+    by_removed = _caller_cache.get(pm)
+    if by_removed is None:
+        by_removed = _caller_cache.setdefault(pm, {})
+    callers = by_removed.get(remove)
+    if callers is None:
+        callers = by_removed.setdefault(remove, _Callers(pm, remove))
+    return callers
 
 
 def _argnames(function: Callable[..., Any]) -> list[str]:

@@ -9,6 +9,7 @@ through gevent's resolver and every wait yields to the hub.
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import ssl as ssl_module
 import urllib.parse
@@ -66,13 +67,9 @@ def _connect_tcp(host: str, port: int) -> Any:
     gevent's default resolver runs ``getaddrinfo`` in its thread pool, a thread
     handoff per connection that an address needs no answer from.
     """
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    family = _literal_family(host)
+    if family is None:
         return gevent.socket.create_connection((host, port))
-    if "%" in host:  # a scoped IPv6 address: let getaddrinfo fill in the scope
-        return gevent.socket.create_connection((host, port))
-    family = gevent.socket.AF_INET6 if ip.version == 6 else gevent.socket.AF_INET
     sock = gevent.socket.socket(family, gevent.socket.SOCK_STREAM)
     try:
         sock.connect((host, port))
@@ -80,6 +77,20 @@ def _connect_tcp(host: str, port: int) -> Any:
         sock.close()
         raise
     return sock
+
+
+@functools.lru_cache(maxsize=1024)
+def _literal_family(host: str) -> Optional[int]:
+    """``AF_INET``/``AF_INET6`` for an IP literal, ``None`` for a name (or a scoped IPv6
+    address, whose scope getaddrinfo fills in). Cached: parsing one costs microseconds
+    and a process connects to the same few hosts over and over."""
+    if "%" in host:
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return int(gevent.socket.AF_INET6 if ip.version == 6 else gevent.socket.AF_INET)
 
 
 def _connect_via_proxy(proxy: str, host: str, port: int) -> Any:

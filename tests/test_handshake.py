@@ -151,3 +151,44 @@ def test_garbage_response():
     hs.request_bytes()
     with pytest.raises(InvalidHandshake):
         hs.receive_data(b"SSH-2.0-OpenSSH\r\n\r\n")
+
+
+def test_request_bytes_are_what_h11_would_write():
+    # The request is written without h11 (for speed); h11 stays the reference.
+    import h11
+
+    hs = make(origin="http://example.com", subprotocols=["chat"],
+              extensions_offer="permessage-deflate; client_max_window_bits",
+              additional_headers=[("X-Token", "a b\tc"), ("Content-Length", "0")],
+              user_agent="ua/1")
+    conn = h11.Connection(h11.CLIENT)
+    expected = conn.send(h11.Request(method="GET", target="/chat?x=1",
+                                     headers=hs.request_headers))
+    assert hs.request_bytes() == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("X-Bad", "line\r\nInjected: yes"),
+        ("X-Bad", "nul\x00"),
+        ("X-Bad", " leading space"),
+        ("X-Bad", "trailing space "),
+        ("X-Bad", "caf\u00e9"),
+        ("Bad Name", "v"),
+        ("Bad:Name", "v"),
+        ("", "v"),
+        ("Transfer-Encoding", "chunked"),
+        ("Content-Length", "5"),
+    ],
+)
+def test_illegal_request_headers_are_refused(header):
+    with pytest.raises(ValueError):
+        make(additional_headers=[header])
+
+
+@pytest.mark.parametrize("target", ["/a b", "/x\r\n", ""])
+def test_illegal_request_target_is_refused(target):
+    with pytest.raises(ValueError):
+        ClientHandshake("example.com", target)
+

@@ -427,3 +427,103 @@ def test_permessage_deflate_is_registered_like_a_third_party():
     core = [p for p in (root / "geventws").rglob("*.py")
             if p.name != "permessage_deflate.py"]
     assert [p.name for p in core if "permessage_deflate" in p.read_text()] == []
+
+
+class _Recorder:
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def geventws_request_headers(self, ctx):
+        self.seen.append("request_headers")
+        return [("X-Recorded", "1")]
+
+
+def test_relay_skips_unimplemented_hooks_and_sees_later_registrations(monkeypatch):
+    """Relays share hook callers per process; a plugin registered afterwards still counts,
+    for relays with and without disabled plugins, and a disabled one stays out."""
+    from geventws.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("GEVENTWS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    try:
+        pm = get_plugin_manager()
+        ctx = object()
+        before = HookRelay(pm)
+        before_disabling = HookRelay(pm, disabled=["recorder"])
+        assert before.call("geventws_request_headers", ctx=ctx) == []
+        assert before.call("geventws_accept_extension", ctx=ctx, name="x", params=[],
+                           offers=[]) is None
+        recorder = _Recorder()
+        pm.register(recorder, name="recorder")
+        assert before.call("geventws_request_headers", ctx=ctx) == [[("X-Recorded", "1")]]
+        assert HookRelay(pm).implemented("geventws_request_headers")
+        assert recorder.seen == ["request_headers"]
+        # A relay made before the registration, disabling it by name: it was not
+        # registered then, so the relay had nothing to leave out.
+        assert before_disabling.call("geventws_request_headers", ctx=ctx) == \
+            [[("X-Recorded", "1")]]
+        disabling = HookRelay(pm, disabled=["recorder"])
+        assert not disabling.implemented("geventws_request_headers")
+        assert disabling.call("geventws_request_headers", ctx=ctx) == []
+        assert recorder.seen == ["request_headers", "request_headers"]
+    finally:
+        reset_plugin_manager()
+
+
+def test_observer_calls_plain_impls_as_pluggy_does_and_falls_back(monkeypatch):
+    """Observer hooks skip pluggy's machinery for plain implementations: same order,
+    same arguments, (un)registrations seen; wrappers and monitoring go through pluggy."""
+    from geventws.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("GEVENTWS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    try:
+        pm = get_plugin_manager()
+        calls = []
+
+        class First:
+            @hookimpl
+            def geventws_bytes_received(self, data):  # a subset of the spec's arguments
+                calls.append(("first", data))
+
+        class Second:
+            @hookimpl
+            def geventws_bytes_received(self, ctx, data):
+                calls.append(("second", ctx, data))
+
+        class Wrapper:
+            @hookimpl(wrapper=True)
+            def geventws_bytes_received(self, ctx, data):
+                calls.append(("wrap-in", data))
+                result = yield
+                calls.append(("wrap-out", data))
+                return result
+
+        observe = HookRelay(pm).observer("geventws_bytes_received")
+        observe(ctx="c", data=b"0")  # nobody implements it yet
+        first, second = First(), Second()
+        pm.register(first)
+        pm.register(second)
+        observe(ctx="c", data=b"1")
+        assert calls == [("second", "c", b"1"), ("first", b"1")]  # last registered first
+        calls.clear()
+        pm.unregister(second)
+        observe(ctx="c", data=b"2")
+        assert calls == [("first", b"2")]
+        calls.clear()
+        pm.register(Wrapper())
+        observe(ctx="c", data=b"3")
+        assert calls == [("wrap-in", b"3"), ("first", b"3"), ("wrap-out", b"3")]
+        calls.clear()
+        for plugin in list(pm.get_plugins()):
+            if isinstance(plugin, Wrapper):
+                pm.unregister(plugin)
+        seen = []
+        undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append(name),
+                                          lambda outcome, name, impls, kwargs: None)
+        observe(ctx="c", data=b"4")
+        undo()
+        assert seen == ["geventws_bytes_received"] and calls == [("first", b"4")]
+    finally:
+        reset_plugin_manager()

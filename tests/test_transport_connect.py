@@ -25,3 +25,28 @@ def test_refused_ip_literal_raises_oserror():
         port = probe.getsockname()[1]
     with pytest.raises(OSError):
         geventws.connect(f"ws://127.0.0.1:{port}/", open_timeout=5)
+
+
+@pytest.mark.parametrize(
+    "host, family",
+    [
+        ("127.0.0.1", gevent.socket.AF_INET),
+        ("::1", gevent.socket.AF_INET6),
+        ("fe80::1%lo", None),  # scoped: getaddrinfo fills in the scope
+        ("localhost", None),
+        ("256.0.0.1", None),
+    ],
+)
+def test_literal_family_is_cached_per_host(host, family):
+    from geventws.transport import _literal_family
+
+    assert _literal_family(host) == family
+    hits = _literal_family.cache_info().hits
+    assert _literal_family(host) == family
+    assert _literal_family.cache_info().hits == hits + 1
+
+
+def test_invalid_uri_raises_every_time_despite_the_parse_cache():
+    for _ in range(2):
+        with pytest.raises(geventws.InvalidURI):
+            geventws.connect("http://example.com/")
