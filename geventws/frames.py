@@ -13,10 +13,10 @@ from typing import NamedTuple, Union
 
 from .exceptions import ProtocolError
 
-try:  # the optional C accelerator, with its pure-Python twin as fallback
-    from ._speedups import apply_mask
+try:  # the optional C accelerator, with its pure-Python twins as fallback
+    from ._speedups import apply_mask, build_frame
 except ImportError:  # pragma: no cover - exercised when built without a compiler
-    from ._mask import apply_mask
+    from ._mask import apply_mask, build_frame
 
 __all__ = [
     "CLOSE_CODE_EXPLANATIONS",
@@ -24,6 +24,7 @@ __all__ = [
     "Frame",
     "Opcode",
     "apply_mask",
+    "build_frame",
     "is_valid_close_code",
     "serialize_frame",
 ]
@@ -165,8 +166,9 @@ def frame_header(first: int, length: int, mask_bit: int) -> bytes:
 def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
     """Encode ``frame`` as a list of buffers to write in order (header, then payload).
 
-    Clients must mask (``mask=True``), servers must not. Large payloads are kept as
-    a separate buffer so the caller can write them without concatenating.
+    Clients must mask (``mask=True``), servers must not. A masked frame is one
+    buffer (masking copies the payload anyway, straight into the frame); a large
+    unmasked payload stays a separate buffer so it is written without a copy.
     """
     first = (
         (0x80 if frame.fin else 0)
@@ -177,12 +179,8 @@ def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
     )
     data = frame.data
     if mask:
-        key = new_mask()
-        header = frame_header(first, len(data), 0x80) + key
-        payload = apply_mask(data, key)
-    else:
-        header = frame_header(first, len(data), 0)
-        payload = bytes(data)
-    if len(payload) <= 4096:
-        return [header + payload]
-    return [header, payload]
+        # Header, key and masked payload in one allocation: masking copies anyway.
+        return [build_frame(first, data, new_mask())]
+    if len(data) <= 4096:
+        return [build_frame(first, data)]
+    return [frame_header(first, len(data), 0), bytes(data)]
