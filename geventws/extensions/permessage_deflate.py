@@ -132,7 +132,11 @@ class PerMessageDeflate:
             if max_size is None:
                 data = decoder.decompress(frame.data)
                 if frame.fin:
-                    data += decoder.decompress(_TAIL)
+                    # The tail only ends the sync-flushed block: it inflates to
+                    # nothing, so the message is not copied to append it.
+                    more = decoder.decompress(_TAIL)
+                    if more:
+                        data += more
             else:
                 data = _inflate(decoder, frame.data, frame.fin, max_size)
         except zlib.error as exc:
@@ -161,54 +165,47 @@ class PerMessageDeflate:
         if encoder is None:
             encoder = self._encoder = zlib.compressobj(
                 self.compress_level, zlib.DEFLATED, -self.local_max_window_bits, self.mem_level)
-        data = encoder.compress(frame.data) + encoder.flush(zlib.Z_SYNC_FLUSH)
+        head = encoder.compress(frame.data)
+        tail = encoder.flush(zlib.Z_SYNC_FLUSH)
         if frame.fin:
-            if data.endswith(_TAIL):
-                data = data[:-4]
+            # A sync flush ends with 00 00 ff ff, which RFC 7692 §7.2.1 drops: cut
+            # through a view so the message is copied once (into ``data``), not twice.
+            if tail.endswith(_TAIL):
+                data = head + memoryview(tail)[:-4] if head else tail[:-4]
+            else:  # pragma: no cover - zlib always ends a sync flush so
+                data = head + tail
             self._encoding = False
             if self.local_no_context_takeover:
                 self._encoder = None  # also frees its memory between messages
+        else:
+            data = head + tail if head else tail
         return frame._replace(data=data, rsv1=first)
-
-
-_STEP = 256 * 1024
 
 
 def _inflate(decoder: Any, data: bytes, fin: bool, max_size: int) -> bytes:
     """Inflate ``data`` (plus the tail if ``fin``) into at most ``max_size`` bytes.
 
-    Work and memory stay proportional to ``max_size``, whatever the input claims
-    to inflate to: input is fed in slices (zlib copies what it leaves
-    unconsumed) and each call produces at most ``_STEP`` bytes, so the check runs
-    before the next slice is inflated and nothing is joined past the limit.
+    One call does it: zlib stops at ``max_length`` = ``max_size + 1`` output
+    bytes, and CPython grows its output buffer as output comes, so work and
+    memory stay proportional to what is actually produced and never exceed
+    ``max_size + 1``, whatever the input claims to inflate to. Output shorter
+    than that means all input was consumed; reaching it means the message is
+    too big (a decompression bomb fails here; zlib then keeps a copy of the
+    unread input, at most the frame already buffered). No slicing of the input
+    and no joining of pieces: a message is inflated straight into its one buffer.
     """
     limit = max_size + 1
-    pieces: list[Any]
-    if len(data) > _STEP:
-        view = memoryview(data)
-        pieces = [view[i:i + _STEP] for i in range(0, len(data), _STEP)]
-    else:
-        pieces = [data]
+    out: bytes = decoder.decompress(data, limit)
+    if len(out) > max_size:
+        raise PayloadTooBig(f"message inflates past max_size ({max_size} bytes)")
     if fin:
-        pieces.append(_TAIL)
-    parts: list[bytes] = []
-    total = 0
-    for piece in pieces:
-        while True:
-            room = min(limit - total, _STEP)
-            out = decoder.decompress(piece, room)
-            total += len(out)
-            if total > max_size:
+        # max_length >= 1 here (0 would mean "unlimited").
+        more = decoder.decompress(_TAIL, limit - len(out))
+        if more:
+            out += more
+            if len(out) > max_size:
                 raise PayloadTooBig(f"message inflates past max_size ({max_size} bytes)")
-            if out:
-                parts.append(out)
-            piece = decoder.unconsumed_tail
-            # A full output buffer may leave inflated bytes pending inside zlib.
-            if not piece and len(out) < room:
-                break
-    if len(parts) == 1:
-        return parts[0]
-    return b"".join(parts)
+    return out
 
 
 # -- negotiation --------------------------------------------------------------
