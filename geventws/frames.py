@@ -166,9 +166,9 @@ def frame_header(first: int, length: int, mask_bit: int) -> bytes:
 def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
     """Encode ``frame`` as a list of buffers to write in order (header, then payload).
 
-    Clients must mask (``mask=True``), servers must not. A masked frame is one
-    buffer (masking copies the payload anyway, straight into the frame); a large
-    unmasked payload stays a separate buffer so it is written without a copy.
+    Clients must mask (``mask=True``), servers must not. A frame of up to 4 KiB
+    is one buffer built in one go; a larger payload is its own buffer (unmasked:
+    written without a copy; masked: exactly the message's size, see protocol.py).
     """
     first = (
         (0x80 if frame.fin else 0)
@@ -178,9 +178,9 @@ def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
         | frame.opcode
     )
     data = frame.data
-    if mask:
-        # Header, key and masked payload in one allocation: masking copies anyway.
-        return [build_frame(first, data, new_mask())]
     if len(data) <= 4096:
-        return [build_frame(first, data)]
+        return [build_frame(first, data, new_mask() if mask else None)]
+    if mask:
+        key = new_mask()
+        return [frame_header(first, len(data), 0x80) + key, apply_mask(data, key)]
     return [frame_header(first, len(data), 0), bytes(data)]

@@ -238,10 +238,15 @@ class Protocol:
         if self.observer is not None:
             self.observer.frame_sent(Frame(opcode, bytes(data), fin))
         first = opcode | 0x80 if fin else opcode
-        if self._mask:
-            self._out.append(build_frame(first, data, new_mask()))
-        elif len(data) <= _JOIN_LIMIT:
-            self._out.append(build_frame(first, data))
+        if len(data) <= _JOIN_LIMIT:
+            self._out.append(build_frame(first, data, new_mask() if self._mask else None))
+        elif self._mask:
+            # Large: the masked payload in a buffer of its own, exactly the message's
+            # size. An echo-like exchange then reuses the block the last received
+            # message freed; a header-sized difference made malloc take fresh pages.
+            key = new_mask()
+            self._out.append(frame_header(first, len(data), 0x80) + key)
+            self._out.append(apply_mask(data, key))
         else:
             self._out.append(frame_header(first, len(data), 0))
             self._out.append(data if isinstance(data, bytes) else bytes(data))
