@@ -1,4 +1,5 @@
-"""Pure-Python masking (RFC 6455 §5.3), the fallback twin of ``_speedups.apply_mask``.
+"""Pure-Python masking and frame building (RFC 6455 §5.2–§5.3), the fallback twins
+of ``_speedups.apply_mask`` and ``_speedups.build_frame``.
 
 XOR-ing through Python's arbitrary-precision integers runs in C loops, so this
 stays within a small factor of memory speed even without the accelerator.
@@ -6,9 +7,14 @@ stays within a small factor of memory speed even without the accelerator.
 
 from __future__ import annotations
 
-from typing import Union
+import struct
+from typing import Optional, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
+
+_pack_h = struct.Struct("!BB").pack
+_pack_h16 = struct.Struct("!BBH").pack
+_pack_h64 = struct.Struct("!BBQ").pack
 
 
 def apply_mask(data: Buffer, mask: bytes) -> bytes:
@@ -20,3 +26,21 @@ def apply_mask(data: Buffer, mask: bytes) -> bytes:
         return b""
     key = int.from_bytes((mask * ((n >> 2) + 1))[:n], "little")
     return (int.from_bytes(data, "little") ^ key).to_bytes(n, "little")
+
+
+def build_frame(first: int, data: Buffer, mask: Optional[bytes] = None) -> bytes:
+    """One whole frame: header (``first`` is FIN|RSV|opcode), then the mask key and
+    the masked payload when ``mask`` is given (clients), else the payload as is."""
+    if not 0 <= first <= 255:
+        raise ValueError("first must be a byte (0-255)")
+    n = len(data)
+    mask_bit = 0 if mask is None else 0x80
+    if n < 126:
+        header = _pack_h(first, mask_bit | n)
+    elif n < 65536:
+        header = _pack_h16(first, mask_bit | 126, n)
+    else:
+        header = _pack_h64(first, mask_bit | 127, n)
+    if mask is None:
+        return header + data
+    return header + mask + apply_mask(data, mask)

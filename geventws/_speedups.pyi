@@ -1,3 +1,6 @@
-from typing import Union
+from typing import Optional, Union
 
 def apply_mask(data: Union[bytes, bytearray, memoryview], mask: bytes) -> bytes: ...
+def build_frame(
+    first: int, data: Union[bytes, bytearray, memoryview], mask: Optional[bytes] = None
+) -> bytes: ...

@@ -13,10 +13,10 @@ from typing import NamedTuple, Union
 
 from .exceptions import ProtocolError
 
-try:  # the optional C accelerator, with its pure-Python twin as fallback
-    from ._speedups import apply_mask
+try:  # the optional C accelerator, with its pure-Python twins as fallback
+    from ._speedups import apply_mask, build_frame
 except ImportError:  # pragma: no cover - exercised when built without a compiler
-    from ._mask import apply_mask
+    from ._mask import apply_mask, build_frame
 
 __all__ = [
     "CLOSE_CODE_EXPLANATIONS",
@@ -24,6 +24,7 @@ __all__ = [
     "Frame",
     "Opcode",
     "apply_mask",
+    "build_frame",
     "is_valid_close_code",
     "serialize_frame",
 ]
@@ -165,8 +166,9 @@ def frame_header(first: int, length: int, mask_bit: int) -> bytes:
 def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
     """Encode ``frame`` as a list of buffers to write in order (header, then payload).
 
-    Clients must mask (``mask=True``), servers must not. Large payloads are kept as
-    a separate buffer so the caller can write them without concatenating.
+    Clients must mask (``mask=True``), servers must not. A frame of up to 4 KiB
+    is one buffer built in one go; a larger payload is its own buffer (unmasked:
+    written without a copy; masked: exactly the message's size, see protocol.py).
     """
     first = (
         (0x80 if frame.fin else 0)
@@ -176,13 +178,9 @@ def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
         | frame.opcode
     )
     data = frame.data
+    if len(data) <= 4096:
+        return [build_frame(first, data, new_mask() if mask else None)]
     if mask:
         key = new_mask()
-        header = frame_header(first, len(data), 0x80) + key
-        payload = apply_mask(data, key)
-    else:
-        header = frame_header(first, len(data), 0)
-        payload = bytes(data)
-    if len(payload) <= 4096:
-        return [header + payload]
-    return [header, payload]
+        return [frame_header(first, len(data), 0x80) + key, apply_mask(data, key)]
+    return [frame_header(first, len(data), 0), bytes(data)]

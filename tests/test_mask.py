@@ -1,4 +1,5 @@
-"""Masking (RFC 6455 §5.3): the C accelerator and its pure-Python twin agree."""
+"""Masking and frame building (RFC 6455 §5.2–§5.3): the C accelerator and its pure-Python
+twins agree, and the engine sends the same bytes with either."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geventws import _mask, frames
+from geventws import _mask, frames, protocol
+from geventws.events import Ping
+from geventws.protocol import Protocol, Role
+from tests.wire import unmask_frames
 
 try:
     from geventws import _speedups
@@ -14,6 +18,7 @@ except ImportError:  # pragma: no cover
     _speedups = None  # type: ignore[assignment]
 
 IMPLEMENTATIONS = [_mask.apply_mask] + ([_speedups.apply_mask] if _speedups else [])
+BUILDERS = [_mask.build_frame] + ([_speedups.build_frame] if _speedups else [])
 
 
 def reference(data: bytes, mask: bytes) -> bytes:
@@ -44,6 +49,94 @@ def test_rejects_bad_mask_length(apply_mask):
 def test_accelerator_is_used_when_built_else_the_python_twin():
     expected = _speedups.apply_mask if _speedups is not None else _mask.apply_mask
     assert frames.apply_mask is expected
+    builder = _speedups.build_frame if _speedups is not None else _mask.build_frame
+    assert frames.build_frame is builder
+
+
+def reference_frame(first: int, data: bytes, mask: bytes | None) -> bytes:
+    """RFC 6455 §5.2 written out: the length in 7, 7+16 or 7+64 bits, then key and payload."""
+    n = len(data)
+    bit = 0x80 if mask is not None else 0
+    if n < 126:
+        head = bytes([first, bit | n])
+    elif n < 65536:
+        head = bytes([first, bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([first, bit | 127]) + n.to_bytes(8, "big")
+    if mask is None:
+        return head + data
+    return head + mask + reference(data, mask)
+
+
+@pytest.mark.parametrize("build_frame", BUILDERS)
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 125, 126, 127, 65535, 65536, 70001])
+@pytest.mark.parametrize("masked", [True, False])
+def test_build_frame_matches_the_rfc_layout_at_every_length_boundary(build_frame, size, masked):
+    data = bytes(i * 7 & 0xFF for i in range(size))
+    mask = b"\x9a\x01\xfe\x37" if masked else None
+    for first in (0x81, 0x02, 0xC1, 0x00, 0x89):
+        assert build_frame(first, data, mask) == reference_frame(first, data, mask)
+
+
+@pytest.mark.parametrize("build_frame", BUILDERS)
+@given(first=st.integers(0, 255), data=st.binary(max_size=600),
+       mask=st.one_of(st.none(), st.binary(min_size=4, max_size=4)))
+def test_build_frame_matches_reference(build_frame, first, data, mask):
+    assert build_frame(first, data, mask) == reference_frame(first, data, mask)
+
+
+@pytest.mark.parametrize("build_frame", BUILDERS)
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_build_frame_accepts_bytes_likes(build_frame, kind):
+    data = bytes(range(256)) * 2
+    frame = build_frame(0x82, kind(data), b"\x01\x02\x03\x04")
+    assert isinstance(frame, bytes)
+    assert frame == reference_frame(0x82, data, b"\x01\x02\x03\x04")
+    assert build_frame(0x82, kind(data)) == reference_frame(0x82, data, None)
+
+
+@pytest.mark.parametrize("build_frame", BUILDERS)
+def test_build_frame_rejects_bad_arguments(build_frame):
+    with pytest.raises(ValueError):
+        build_frame(0x81, b"abc", b"\x00\x01")
+    with pytest.raises(ValueError):
+        build_frame(256, b"abc", None)
+    with pytest.raises(ValueError):
+        build_frame(-1, b"abc", None)
+
+
+@pytest.fixture(params=["c", "python"] if _speedups else ["python"])
+def engine_impl(request, monkeypatch):
+    """Run the engine with the accelerator or with the pure-Python twins."""
+    if request.param == "python":
+        for module in (frames, protocol):
+            monkeypatch.setattr(module, "apply_mask", _mask.apply_mask)
+            monkeypatch.setattr(module, "build_frame", _mask.build_frame)
+    return request.param
+
+
+@pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])
+def test_engine_sends_identical_frames_with_either_implementation(engine_impl, role):
+    p = Protocol(role, max_size=None)
+    messages = [b"", b"x", "héllo", b"y" * 126, "z" * 5000, b"w" * 70000]
+    for message in messages:
+        if isinstance(message, str):
+            p.send_text(message)
+        else:
+            p.send_binary(bytearray(message))
+    p.send_text("frag", fin=False)
+    p.send_continuation(memoryview(b"ment"), fin=True)
+    p.send_ping(b"ping")
+    wire = b"".join(p.data_to_send())
+    expected = [(1 if isinstance(m, str) else 2, True, 0,
+                 m.encode() if isinstance(m, str) else m) for m in messages]
+    expected += [(1, False, 0, b"frag"), (0, True, 0, b"ment"), (9, True, 0, b"ping")]
+    if role is Role.CLIENT:
+        assert unmask_frames(wire) == expected
+    else:
+        server_view = Protocol(Role.CLIENT, max_size=None)
+        server_view.receive_data(wire)
+        assert server_view.events_received() == [*messages, "fragment", Ping(b"ping")]
 
 
 def test_mask_keys_are_fresh():

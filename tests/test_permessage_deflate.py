@@ -413,3 +413,24 @@ def test_round_trip_property(messages, client_bits, server_bits, client_nct, ser
                 for i, part in enumerate(parts[1:], 2):
                     sender.send_continuation(part, fin=i == len(parts))
             assert exchange(sender, receiver) == [data]
+
+
+def test_mem_level_is_8_for_a_per_message_compressor_and_5_for_a_kept_one():
+    """memLevel 8 compresses faster; it is only chosen when the compressor is dropped after
+    each message, so a connection that keeps its compressor keeps the smaller 5."""
+    kept = ClientSettings().accept([])
+    assert not kept.local_no_context_takeover and kept.mem_level == 5
+    dropped = ClientSettings().accept([("client_no_context_takeover", None)])
+    assert dropped.local_no_context_takeover and dropped.mem_level == 8
+    asked = ClientSettings(client_no_context_takeover=True).accept([])
+    assert asked.mem_level == 8
+    explicit = ClientSettings(mem_level=3).accept([("client_no_context_takeover", None)])
+    assert explicit.mem_level == 3
+    accepted = server_accept([[("server_no_context_takeover", None)]])
+    assert accepted is not None and accepted[1].mem_level == 8
+    # Messages still round-trip with either setting.
+    for options in ({}, {"client_no_context_takeover": True}):
+        client, server = pair(**options)
+        for message in (b"abc" * 5000, bytes(range(256)) * 40):
+            frame = client.encode(Frame(BINARY, message))
+            assert server.decode(frame).data == message
