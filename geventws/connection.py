@@ -350,6 +350,9 @@ class ClientConnection:
                 except ConnectionClosed:
                     pass  # the write failed; _flush already aborted
         self._resume()  # the close frame must be read, however many messages wait
+        self._start_close_timer()
+        if not self._reading and not self._ended:
+            self._read_foreground(until_ended=True)  # read the answer here: no hand-off
         if not self.wait_closed(self.close_timeout):
             self._abort()  # the peer did not finish the closing handshake in time
             self._closed.wait()
@@ -491,13 +494,14 @@ class ClientConnection:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
-    def _read_foreground(self) -> None:
-        """Read the socket in the calling greenlet until a message is queued."""
+    def _read_foreground(self, until_ended: bool = False) -> None:
+        """Read the socket in the calling greenlet until a message is queued (or, for
+        :meth:`close`, until the connection has ended)."""
         self._reading = True
         self._watcher.stop()
         sock = self._sock
         try:
-            while not self._messages:
+            while not (self._ended if until_ended else self._messages):
                 try:
                     data = sock.recv(_RECV_SIZE)
                 except OSError:  # reset, or closed under us by _abort()
@@ -555,15 +559,19 @@ class ClientConnection:
         if state is not State.OPEN:
             if state is State.CLOSED:
                 self._finish()
-            elif self._close_timer is None and self.close_timeout is not None:
-                # Closing: the peer's close frame and TCP end must come in time.
-                self._close_timer = self._hub.loop.timer(self.close_timeout)
-                self._close_timer.start(self._abort)
+            else:
+                self._start_close_timer()
         elif self.max_queue is not None and len(messages) >= self.max_queue:
             # Pause reading; TCP pushes back. Never while closing, so the closing
             # handshake completes even if nobody reads.
             self._paused = True
             self._watcher.stop()
+
+    def _start_close_timer(self) -> None:
+        """Closing: the peer's close frame and TCP end must come within close_timeout."""
+        if self._close_timer is None and self.close_timeout is not None and not self._ended:
+            self._close_timer = self._hub.loop.timer(self.close_timeout)
+            self._close_timer.start(self._abort)
 
     def _resume(self) -> None:
         if self._paused:
