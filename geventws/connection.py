@@ -127,7 +127,8 @@ class ClientConnection:
         #: Received messages not yet returned by recv(); ``_CLOSED`` last once ended.
         self._messages: deque[Any] = deque()
         #: recv() callers waiting while another greenlet reads in the foreground.
-        self._waiters: deque[Waiter] = deque()
+        #: (Lists, not deques: rarely used, and an empty deque costs 600 bytes per connection.)
+        self._waiters: list[Waiter] = []
         self._reading = False  # a recv() caller is reading the socket itself
         self._paused = False  # flow control stopped the watcher
         self._close_timer: Any = None
@@ -143,7 +144,8 @@ class ClientConnection:
         self._close_callbacks: list[Callable[[ClientConnection], None]] = []
         self._keepalive: Optional[gevent.Greenlet] = None
         # Write queue of send_nowait()/close_nowait(), drained by a writer greenlet.
-        self._write_queue: deque[tuple[Any, Optional[SentCallback]]] = deque()
+        # Created on first use: most connections never queue.
+        self._write_queue: Optional[deque[tuple[Any, Optional[SentCallback]]]] = None
         self._queue_idle = gevent.event.Event()
         self._queue_idle.set()
         self._writer: Optional[gevent.Greenlet] = None
@@ -385,6 +387,8 @@ class ClientConnection:
     # -- internals ------------------------------------------------------------
 
     def _enqueue(self, item: Any, callback: Optional[SentCallback]) -> None:
+        if self._write_queue is None:
+            self._write_queue = deque()
         self._write_queue.append((item, callback))
         self._queue_idle.clear()
         if self._writer is None:
@@ -397,6 +401,7 @@ class ClientConnection:
 
     def _write_loop(self) -> None:
         queue = self._write_queue
+        assert queue is not None
         try:
             while queue:
                 item, callback = queue.popleft()
@@ -512,7 +517,7 @@ class ClientConnection:
             if not self._ended and not self._paused:
                 self._watcher.start(self._on_readable)
             if self._waiters:  # let one waiter take its message, or take over reading
-                self._hub.loop.run_callback(self._waiters.popleft().switch, None)
+                self._hub.loop.run_callback(self._waiters.pop(0).switch, None)
 
     def _on_readable(self) -> None:
         """The watcher's callback, in the hub: read what is there without blocking."""
@@ -583,7 +588,7 @@ class ClientConnection:
         run = self._hub.loop.run_callback
         waiters = self._waiters
         while waiters and count > 0:
-            run(waiters.popleft().switch, None)
+            run(waiters.pop(0).switch, None)
             count -= 1
 
     def _flush_locked(self) -> None:
