@@ -163,7 +163,7 @@ def geventws_connection_opened(ctx: ConnectionContext, connection: Any) -> None:
 def geventws_connection_closed(ctx: ConnectionContext, connection: Any) -> None:
     """The connection has ended; ``connection.close_code`` tells how.
 
-    Called once, from a greenlet of the connection (never the hub). Keep it short.
+    Called once, in a greenlet that saw the end (or a short-lived one), never in the hub.
     """
 
 
