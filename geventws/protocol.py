@@ -295,11 +295,7 @@ class Protocol:
             self.failure = exc or ProtocolError(reason or f"failed with code {code}")
         if self.close_sent is None and self.state is State.OPEN:
             self.send_close(code, reason)
-        self._discard = True
-        self._chunks = []
-        self._buffered = 0
-        self._partial = None
-        self._big = None
+        self._stop_input()
         if self.state is State.OPEN:
             self.state = State.CLOSING
 
@@ -309,7 +305,15 @@ class Protocol:
         """The peer closed its side of the TCP connection."""
         self.eof_received = True
         self.state = State.CLOSED
+        self._stop_input()
+
+    def _stop_input(self) -> None:
+        """Process nothing more: drop what is buffered and every partial-frame state."""
         self._discard = True
+        self._chunks = []
+        self._buffered = 0
+        self._partial = None
+        self._big = None
 
     def receive_data(self, data: Data) -> None:
         """Parse bytes from the socket; events and replies queue up for collection."""
@@ -565,6 +569,4 @@ class Protocol:
                 self.close_rcvd_then_sent = False
             self.state = State.CLOSED if self.role is Role.SERVER else State.CLOSING
             # Nothing after a close frame is processed (RFC 6455 §5.5.1).
-            self._discard = True
-            self._chunks = []
-            self._buffered = 0
+            self._stop_input()
