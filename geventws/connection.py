@@ -19,10 +19,10 @@ kernel's buffers fill and TCP slows the server down.
 
 Write queue: :meth:`ClientConnection.send_nowait` and
 :meth:`ClientConnection.close_nowait` return at once and leave the writing to a
-writer greenlet, which sends queued items in order through the same
-:meth:`~ClientConnection.send` / :meth:`~ClientConnection.close` as everyone
-else. A callback per message reports when its bytes reached the socket: that is
-what the W3C object's ``bufferedAmount`` counts.
+writer greenlet, which sends queued items in order through the same code as
+:meth:`~ClientConnection.send` (minus the blocking face's codec) and
+:meth:`~ClientConnection.close`. A callback per message reports when its bytes
+reached the socket: that is what the W3C object's ``bufferedAmount`` counts.
 """
 
 from __future__ import annotations
@@ -152,8 +152,7 @@ class ClientConnection:
         self._close_queued = False
         if handshake.trailing_data:
             self._on_data(handshake.trailing_data)
-        if not self._ended and not self._paused:
-            self._watcher.start(self._on_readable)
+        self._watch()
         if ping_interval is not None and not self._ended:
             self._keepalive = gevent.spawn_later(ping_interval, self._keepalive_tick)
 
@@ -442,11 +441,7 @@ class ClientConnection:
             if self._negotiation is not None:
                 self._negotiation.observe_sent(out)
             for chunk in out:
-                # One plain send() usually takes the whole chunk; gevent's sendall()
-                # costs a getsockopt() system call and a chunking loop on every call.
-                sent = sock.send(chunk)
-                if sent < len(chunk):
-                    sock.sendall(memoryview(chunk)[sent:])
+                _send_all(sock, chunk)
         except OSError as exc:
             self._abort()
             raise self.protocol.close_exc from exc
@@ -514,8 +509,7 @@ class ClientConnection:
                 self._on_data(data)
         finally:
             self._reading = False
-            if not self._ended and not self._paused:
-                self._watcher.start(self._on_readable)
+            self._watch()
             if self._waiters:  # let one waiter take its message, or take over reading
                 self._hub.loop.run_callback(self._waiters.pop(0).switch, None)
 
@@ -578,11 +572,16 @@ class ClientConnection:
             self._close_timer = self._hub.loop.timer(self.close_timeout)
             self._close_timer.start(self._abort)
 
+    def _watch(self) -> None:
+        """Let the hub watcher read, unless someone reads in the foreground, flow
+        control paused reading, or the connection has ended."""
+        if not (self._reading or self._paused or self._ended):
+            self._watcher.start(self._on_readable)
+
     def _resume(self) -> None:
         if self._paused:
             self._paused = False
-            if not self._reading and not self._ended:
-                self._watcher.start(self._on_readable)
+            self._watch()
 
     def _wake(self, count: int) -> None:
         run = self._hub.loop.run_callback
@@ -661,6 +660,14 @@ class ClientConnection:
             return
         if self.ping_interval is not None and not self._ended:
             self._keepalive = gevent.spawn_later(self.ping_interval, self._keepalive_tick)
+
+
+def _send_all(sock: Any, data: bytes) -> None:
+    """Write all of ``data``. One plain send() usually takes it whole; gevent's sendall()
+    costs a getsockopt() system call and a chunking loop on every call."""
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
 
 
 def _check_close_args(code: Optional[int], reason: str) -> None:
@@ -759,10 +766,7 @@ def connect(
     try:
         stream = open_stream(parsed, ssl=ssl, server_hostname=server_hostname, proxy=proxy,
                              sock=sock)
-        request = handshake.request_bytes()
-        sent = stream.send(request)  # one call takes it all; sendall() costs a getsockopt()
-        if sent < len(request):
-            stream.sendall(request[sent:])
+        _send_all(stream, handshake.request_bytes())
         result: Optional[HandshakeResult] = None
         while result is None:
             data = stream.recv(_RECV_SIZE)
