@@ -22,7 +22,7 @@ from .events import Close
 from .handshake import accept_key, parse_header_list
 from .protocol import InvalidState, Protocol, Role, State
 
-__all__ = ["EchoServer", "ServerConnection", "WebSocketServer"]
+__all__ = ["EchoServer", "ServerConnection", "WebSocketServer", "read_request"]
 
 log = logging.getLogger("geventws.server")
 
@@ -79,6 +79,22 @@ class ServerConnection:
 
 
 Handler = Callable[[ServerConnection], None]
+
+
+def read_request(sock: Any, h: h11.Connection) -> Optional[h11.Request]:
+    """Read the upgrade request from ``sock`` through the server-side ``h``; ``None`` when
+    the client goes away or sends something else first (test servers share this)."""
+    while True:
+        event = h.next_event()
+        if event is h11.NEED_DATA:
+            data = sock.recv(65536)
+            if not data:
+                return None
+            h.receive_data(data)
+        elif isinstance(event, h11.Request):
+            return event
+        else:
+            return None
 
 
 def echo_handler(conn: ServerConnection) -> None:
@@ -161,18 +177,9 @@ class WebSocketServer:
 
     def _handshake(self, sock: Any) -> Optional[ServerConnection]:
         h = h11.Connection(h11.SERVER)
-        request: Optional[h11.Request] = None
-        while request is None:
-            event = h.next_event()
-            if event is h11.NEED_DATA:
-                data = sock.recv(65536)
-                if not data:
-                    return None
-                h.receive_data(data)
-            elif isinstance(event, h11.Request):
-                request = event
-            else:
-                return None
+        request = read_request(sock, h)
+        if request is None:
+            return None
         headers = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in request.headers]
 
         def values(name: str) -> list[str]:

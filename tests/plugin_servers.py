@@ -22,6 +22,7 @@ from geventws.extensions.permessage_deflate import server_accept
 from geventws.handshake import accept_key
 from geventws.headers import parse_extension_header
 from geventws.protocol import Protocol, Role, State
+from geventws.server import read_request
 
 Headers = list[tuple[str, str]]
 Respond = Callable[[Headers], tuple[Headers, Sequence[Extension]]]
@@ -114,18 +115,9 @@ class ExtensionServer:
     def _handle(self, sock: Any, address: Any) -> None:
         try:
             h = h11.Connection(h11.SERVER)
-            request = None
-            while request is None:
-                event = h.next_event()
-                if event is h11.NEED_DATA:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    h.receive_data(data)
-                elif isinstance(event, h11.Request):
-                    request = event
-                else:
-                    return
+            request = read_request(sock, h)
+            if request is None:
+                return
             headers = [(n.decode("latin-1").lower(), v.decode("latin-1"))
                        for n, v in request.headers]
             self.requests.append(headers)

@@ -40,6 +40,7 @@ import pytest
 import geventws
 from geventws.frames import apply_mask
 from geventws.handshake import accept_key, parse_header_list
+from geventws.server import read_request
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 
@@ -164,18 +165,9 @@ class WPTServer:
 
     def _serve(self, sock: Any) -> None:
         h = h11.Connection(h11.SERVER)
-        request = None
-        while request is None:
-            event = h.next_event()
-            if event is h11.NEED_DATA:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                h.receive_data(data)
-            elif isinstance(event, h11.Request):
-                request = event
-            else:
-                return
+        request = read_request(sock, h)
+        if request is None:
+            return
         target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
         headers = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in request.headers]
