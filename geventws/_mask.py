@@ -1,5 +1,6 @@
 """Pure-Python masking and frame building (RFC 6455 §5.2–§5.3), the fallback twins
-of ``_speedups.apply_mask`` and ``_speedups.build_frame``.
+of ``_speedups``: ``apply_mask``, ``build_frame``, ``new_mask``, ``build_masked_frame``
+and ``reset_mask_pool``.
 
 XOR-ing through Python's arbitrary-precision integers runs in C loops, so this
 stays within a small factor of memory speed even without the accelerator.
@@ -7,6 +8,7 @@ stays within a small factor of memory speed even without the accelerator.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Optional, Union
 
@@ -44,3 +46,40 @@ def build_frame(first: int, data: Buffer, mask: Optional[bytes] = None) -> bytes
     if mask is None:
         return header + data
     return header + mask + apply_mask(data, mask)
+
+
+class _MaskSource:
+    """Masking keys from the OS's CSPRNG, fetched 4 KiB at a time.
+
+    RFC 6455 §5.3 wants keys an intermediary cannot predict; slicing a buffer of
+    ``os.urandom`` output keeps that while paying one system call per 1,024 frames.
+    """
+
+    __slots__ = ("_buf", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+
+    def take(self) -> bytes:
+        pos = self._pos
+        if pos >= len(self._buf):
+            self._buf = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 4
+        return self._buf[pos : pos + 4]
+
+    def reset(self) -> None:
+        """Forget the buffered bytes: a forked child must not reuse its parent's keys."""
+        self._buf = b""
+        self._pos = 0
+
+
+_source = _MaskSource()
+new_mask = _source.take
+reset_mask_pool = _source.reset
+
+
+def build_masked_frame(first: int, data: Buffer) -> bytes:
+    """``build_frame`` with a fresh masking key (a client's frame)."""
+    return build_frame(first, data, new_mask())

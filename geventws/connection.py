@@ -56,7 +56,7 @@ from .exceptions import (
 from .handshake import ClientHandshake, HandshakeResult
 from .negotiation import Negotiation, start_negotiation
 from .protocol import InvalidState, Protocol, Role, State
-from .transport import open_stream
+from .transport import open_stream, os_socket
 from .uri import WebSocketURI, parse_uri
 
 __all__ = ["DEFAULT_USER_AGENT", "ClientConnection", "connect"]
@@ -66,8 +66,13 @@ DEFAULT_USER_AGENT = f"geventws/{__version__}"
 Data = Union[str, bytes, bytearray, memoryview]
 HeadersLike = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 
-_RECV_SIZE = 256 * 1024
+_RECV_SIZE = 64 * 1024
 _CLOSED = object()  # queue sentinel: the connection ended
+
+
+class _Aborted(Exception):
+    """Thrown into a foreground reader waiting on the socket that _abort() closed."""
+
 #: What a socket in non-blocking mode raises when it has nothing to give yet.
 _WOULD_BLOCK = (BlockingIOError, ssl_module.SSLWantReadError, ssl_module.SSLWantWriteError)
 
@@ -133,6 +138,11 @@ class ClientConnection:
         self._paused = False  # flow control stopped the watcher
         self._close_timer: Any = None
         self._watcher = self._hub.loop.io(sock.fileno(), 1)
+        # The OS socket under a plain TCP one: the hot path's reads and writes skip
+        # gevent's wrapper (see _write_frame, _read_foreground). None for TLS, and when
+        # plugins watch the bytes, whose hooks may switch greenlets mid-write.
+        self._trace_bytes = negotiation is not None and negotiation.observes_bytes
+        self._os_sock = None if self._trace_bytes else os_socket(sock)
         # TLS decrypts a record at a time: data can wait inside the SSL object
         # while the socket itself has nothing more to read.
         self._tls_pending: Optional[Callable[[], int]] = getattr(sock, "pending", None)
@@ -188,7 +198,20 @@ class ClientConnection:
         """
         if self.codec is not None:
             message = self.codec.encode(message)
-        self._wait_queue()
+        if self._writer is not None:
+            self._wait_queue()
+        if self._os_sock is not None and not self._write_lock.locked():
+            # Hot path: a small whole message, when no write is under way.
+            kind = type(message)
+            if kind is str:
+                frame = self.protocol.frame_message(message.encode("utf-8"), True)  # type: ignore[union-attr]
+            elif kind is bytes:
+                frame = self.protocol.frame_message(message, False)  # type: ignore[arg-type]
+            else:
+                frame = None
+            if frame is not None:
+                self._write_frame(frame)
+                return
         self._send_raw(message)
 
     def _send_raw(self, message: Union[Data, Iterable[Data]]) -> None:
@@ -248,7 +271,10 @@ class ClientConnection:
         """
         messages = self._messages
         if not messages:
-            self._wait_for_message(timeout)
+            if timeout is None and not self._reading:
+                self._read_foreground()
+            else:
+                self._wait_for_message(timeout)
         message = messages[0]
         if message is _CLOSED:  # left in place: every later recv() sees the end too
             raise self.protocol.close_exc
@@ -432,14 +458,36 @@ class ClientConnection:
             raise self.protocol.close_exc from None
         self._flush()
 
+    def _write_frame(self, frame: bytes) -> None:
+        """Write one frame with no lock held and no write under way.
+
+        One non-blocking send() on the OS socket usually takes it all: nothing
+        yielded, so no other greenlet's frame can have come between. Whatever it left
+        is written under the lock, which is still free for the same reason.
+        """
+        try:
+            sent = self._os_sock.send(frame)  # type: ignore[union-attr]
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._abort()
+            raise self.protocol.close_exc from exc
+        if sent < len(frame):
+            with self._write_lock:
+                try:
+                    self._sock.sendall(memoryview(frame)[sent:])
+                except OSError as exc:
+                    self._abort()
+                    raise self.protocol.close_exc from exc
+
     def _flush(self) -> None:
         out = self.protocol.data_to_send()
         if not out:
             return
         sock = self._sock
         try:
-            if self._negotiation is not None:
-                self._negotiation.observe_sent(out)
+            if self._trace_bytes:
+                self._negotiation.observe_sent(out)  # type: ignore[union-attr]
             for chunk in out:
                 _send_all(sock, chunk)
         except OSError as exc:
@@ -460,7 +508,9 @@ class ClientConnection:
             self._sock.close()
         except OSError:  # pragma: no cover
             pass
-        if not self._reading:  # a foreground reader finishes itself, from its own greenlet
+        if self._reading:  # a foreground reader waiting on the watcher: wake it
+            self._hub.cancel_wait(self._watcher, _Aborted())
+        else:  # a foreground reader finishes itself, from its own greenlet
             self._finish()
 
     # -- reading ----------------------------------------------------------------
@@ -498,12 +548,21 @@ class ClientConnection:
         """Read the socket in the calling greenlet until a message is queued (or, for
         :meth:`close`, until the connection has ended)."""
         self._reading = True
-        self._watcher.stop()
-        sock = self._sock
+        watcher = self._watcher
+        watcher.stop()
+        os_sock = self._os_sock
+        recv = self._sock.recv if os_sock is None else os_sock.recv
         try:
             while not (self._ended if until_ended else self._messages):
                 try:
-                    data = sock.recv(_RECV_SIZE)
+                    data = recv(_RECV_SIZE)
+                except BlockingIOError:  # the OS socket has nothing yet: wait for it
+                    try:
+                        self._hub.wait(watcher)
+                    except _Aborted:
+                        data = b""
+                    else:
+                        continue
                 except OSError:  # reset, or closed under us by _abort()
                     data = b""
                 self._on_data(data)
@@ -516,16 +575,25 @@ class ClientConnection:
     def _on_readable(self) -> None:
         """The watcher's callback, in the hub: read what is there without blocking."""
         sock = self._sock
+        os_sock = self._os_sock
         while True:
-            sock.settimeout(0.0)  # gevent's own non-blocking mode: raise, never wait
-            try:
-                data = sock.recv(_RECV_SIZE)
-            except _WOULD_BLOCK:
-                return
-            except OSError:
-                data = b""
-            finally:
-                sock.settimeout(None)
+            if os_sock is not None:
+                try:
+                    data = os_sock.recv(_RECV_SIZE)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    data = b""
+            else:
+                sock.settimeout(0.0)  # gevent's own non-blocking mode: raise, never wait
+                try:
+                    data = sock.recv(_RECV_SIZE)
+                except _WOULD_BLOCK:
+                    return
+                except OSError:
+                    data = b""
+                finally:
+                    sock.settimeout(None)
             self._on_data(data)
             pending = self._tls_pending
             if self._ended or self._paused or pending is None or not pending():
@@ -538,8 +606,8 @@ class ClientConnection:
             protocol.receive_eof()
             self._finish()
             return
-        if self._negotiation is not None:
-            self._negotiation.observe_received(data)
+        if self._trace_bytes:
+            self._negotiation.observe_received(data)  # type: ignore[union-attr]
         protocol.receive_data(data)
         if protocol._out:  # pongs and close replies
             if gevent.getcurrent() is self._hub:

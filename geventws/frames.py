@@ -14,9 +14,18 @@ from typing import NamedTuple, Union
 from .exceptions import ProtocolError
 
 try:  # the optional C accelerator, with its pure-Python twins as fallback
-    from ._speedups import apply_mask, build_frame
+    from ._speedups import (
+        apply_mask,
+        build_frame,
+        build_masked_frame,
+        new_mask,
+        reset_mask_pool,
+    )
 except ImportError:  # pragma: no cover - exercised when built without a compiler
-    from ._mask import apply_mask, build_frame
+    from ._mask import apply_mask, build_frame, build_masked_frame, new_mask, reset_mask_pool
+
+if hasattr(os, "register_at_fork"):  # a forked child draws its own keys, not its parent's
+    os.register_at_fork(after_in_child=reset_mask_pool)
 
 __all__ = [
     "CLOSE_CODE_EXPLANATIONS",
@@ -25,7 +34,9 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "build_frame",
+    "build_masked_frame",
     "is_valid_close_code",
+    "new_mask",
     "serialize_frame",
 ]
 
@@ -125,30 +136,6 @@ class Close(NamedTuple):
         return struct.pack("!H", self.code) + self.reason.encode("utf-8")
 
 
-class _MaskSource:
-    """Masking keys from the OS's CSPRNG, fetched 4 KiB at a time.
-
-    RFC 6455 §5.3 wants keys an intermediary cannot predict; slicing a buffer of
-    ``os.urandom`` output keeps that while paying one system call per 1,024 frames.
-    """
-
-    __slots__ = ("_buf", "_pos")
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._pos = 0
-
-    def take(self) -> bytes:
-        pos = self._pos
-        if pos >= len(self._buf):
-            self._buf = os.urandom(4096)
-            pos = 0
-        self._pos = pos + 4
-        return self._buf[pos : pos + 4]
-
-
-new_mask = _MaskSource().take
-
 _pack_h = struct.Struct("!BB").pack
 _pack_h16 = struct.Struct("!BBH").pack
 _pack_h64 = struct.Struct("!BBQ").pack
@@ -179,7 +166,7 @@ def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
     )
     data = frame.data
     if len(data) <= 4096:
-        return [build_frame(first, data, new_mask() if mask else None)]
+        return [build_masked_frame(first, data) if mask else build_frame(first, data)]
     if mask:
         key = new_mask()
         return [frame_header(first, len(data), 0x80) + key, apply_mask(data, key)]

@@ -150,6 +150,10 @@ class Negotiation:
         self.extensions_offer = serialize_extension_header(offers)
         self._observe_frames = hooks.implemented("geventws_frame_sent") or \
             hooks.implemented("geventws_frame_received")
+        #: Whether a plugin traces raw bytes (the connection then writes through its
+        #: lock only: a hook may switch greenlets in the middle of a write).
+        self.observes_bytes = hooks.implemented("geventws_bytes_sent") or \
+            hooks.implemented("geventws_bytes_received")
         if not hooks.implemented("geventws_bytes_sent"):
             self.observe_sent = _ignore  # type: ignore[method-assign,assignment]
         if not hooks.implemented("geventws_bytes_received"):

@@ -43,6 +43,7 @@ from .frames import (
     Frame,
     apply_mask,
     build_frame,
+    build_masked_frame,
     frame_header,
     new_mask,
     serialize_frame,
@@ -225,6 +226,28 @@ class Protocol:
             data = data.encode("utf-8")
         self._send_data(OP_CONT, data, fin)
 
+    def frame_message(self, data: Data, text: bool) -> Optional[bytes]:
+        """The bytes of a small whole message, to write at once, or ``None`` when it
+        takes :meth:`send_text`/:meth:`send_binary` instead (extensions or an observer,
+        not OPEN, a fragmented message being sent, output waiting, over 4 KiB).
+
+        ``data`` is the payload (UTF-8 for text, not checked again). This is the
+        round-trip hot path: one frame built in one go, nothing queued, so the I/O
+        layer can write it without taking its lock.
+        """
+        if (
+            self.state is not State.OPEN
+            or self._sending_fragments
+            or self._out
+            or self.extensions
+            or self.observer is not None
+            or len(data) > _JOIN_LIMIT
+        ):
+            return None
+        if self._mask:
+            return build_masked_frame(0x81 if text else 0x82, data)
+        return build_frame(0x81 if text else 0x82, data)
+
     def _send_data(self, opcode: int, data: Data, fin: bool) -> None:
         if self.state is not State.OPEN:
             raise InvalidState(f"cannot send in state {self.state.name}")
@@ -239,7 +262,8 @@ class Protocol:
             self.observer.frame_sent(Frame(opcode, bytes(data), fin))
         first = opcode | 0x80 if fin else opcode
         if len(data) <= _JOIN_LIMIT:
-            self._out.append(build_frame(first, data, new_mask() if self._mask else None))
+            self._out.append(build_masked_frame(first, data) if self._mask
+                             else build_frame(first, data))
         elif self._mask:
             # Large: the masked payload in a buffer of its own, exactly the message's
             # size. An echo-like exchange then reuses the block the last received
@@ -321,8 +345,28 @@ class Protocol:
             return
         if not isinstance(data, bytes):
             data = bytes(data)
-        self._buffered += len(data)
         try:
+            # Hot path: the read is exactly one small, whole, unmasked text or binary
+            # frame, with nothing buffered, no fragmented message, no extension.
+            b1 = data[1] if len(data) > 1 else 126
+            if (
+                b1 < 126
+                and b1 == len(data) - 2
+                and self._mask
+                and not self._chunks
+                and self._frag_opcode is None
+                and not self.extensions
+                and self.observer is None
+                and (self.max_size is None or b1 <= self.max_size)
+            ):
+                b0 = data[0]
+                if b0 == 0x81:
+                    self._events.append(data[2:].decode("utf-8"))
+                    return
+                if b0 == 0x82:
+                    self._events.append(data[2:])
+                    return
+            self._buffered += len(data)
             if self._buffered < self._need:
                 self._chunks.append(data)
                 if self._partial is not None:

@@ -22,7 +22,7 @@ import h11
 from .exceptions import InvalidHandshake, InvalidStatus
 from .uri import WebSocketURI
 
-__all__ = ["open_stream"]
+__all__ = ["open_stream", "os_socket"]
 
 _RECV_SIZE = 65536
 
@@ -59,6 +59,23 @@ def open_stream(
             sock.close()
             raise
     return sock
+
+
+def os_socket(sock: Any) -> Optional[Any]:
+    """The non-blocking OS socket under a plain gevent TCP socket; ``None`` for anything
+    else (TLS, a caller's own socket type).
+
+    The connection's hot path calls ``send``/``recv`` on it directly: a write that
+    takes all its bytes at once (almost every small frame) then needs neither gevent's
+    Python-level wrapper nor the connection's write lock. Whatever would block still
+    goes through gevent, so nothing ever blocks the loop.
+    """
+    if type(sock) is not gevent.socket.socket:
+        return None
+    inner = getattr(sock, "_sock", None)
+    if inner is None or inner.gettimeout() != 0.0:  # pragma: no cover - other gevent
+        return None
+    return inner
 
 
 def _connect_tcp(host: str, port: int) -> Any:

@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover
 
 IMPLEMENTATIONS = [_mask.apply_mask] + ([_speedups.apply_mask] if _speedups else [])
 BUILDERS = [_mask.build_frame] + ([_speedups.build_frame] if _speedups else [])
+KEY_SOURCES = [_mask] + ([_speedups] if _speedups else [])
 
 
 def reference(data: bytes, mask: bytes) -> bytes:
@@ -51,6 +52,9 @@ def test_accelerator_is_used_when_built_else_the_python_twin():
     assert frames.apply_mask is expected
     builder = _speedups.build_frame if _speedups is not None else _mask.build_frame
     assert frames.build_frame is builder
+    source = _speedups if _speedups is not None else _mask
+    assert frames.new_mask is source.new_mask
+    assert frames.build_masked_frame is source.build_masked_frame
 
 
 def reference_frame(first: int, data: bytes, mask: bytes | None) -> bytes:
@@ -105,6 +109,50 @@ def test_build_frame_rejects_bad_arguments(build_frame):
         build_frame(-1, b"abc", None)
 
 
+@pytest.mark.parametrize("source", KEY_SOURCES)
+@given(first=st.integers(0, 255), data=st.binary(max_size=70000))
+def test_build_masked_frame_is_build_frame_with_a_fresh_key(source, first, data):
+    frame = source.build_masked_frame(first, data)
+    head = 2 + (0 if len(data) < 126 else 2 if len(data) < 65536 else 8)
+    key = frame[head : head + 4]
+    assert frame == reference_frame(first, data, key)
+
+
+@pytest.mark.parametrize("source", KEY_SOURCES)
+def test_build_masked_frame_rejects_bad_arguments(source):
+    with pytest.raises(ValueError):
+        source.build_masked_frame(256, b"abc")
+    with pytest.raises(TypeError):
+        source.build_masked_frame(0x81, "text")
+
+
+@pytest.mark.parametrize("source", KEY_SOURCES)
+def test_each_source_draws_fresh_keys_across_its_4_kib_refills(source):
+    keys = [source.new_mask() for _ in range(3000)]  # 12 KB: three refills
+    keys += [source.build_masked_frame(0x82, b"")[2:6] for _ in range(1100)]
+    assert all(len(k) == 4 for k in keys)
+    assert len(set(keys)) > len(keys) - 10
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_reuse_its_parents_keys():
+    import os
+
+    frames.new_mask()  # the pool now holds keys the child must not take too
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_end, b"".join(frames.new_mask() for _ in range(8)))
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent = b"".join(frames.new_mask() for _ in range(8))
+    assert len(child) == 32
+    assert child != parent
+
+
 @pytest.fixture(params=["c", "python"] if _speedups else ["python"])
 def engine_impl(request, monkeypatch):
     """Run the engine with the accelerator or with the pure-Python twins."""
@@ -112,6 +160,7 @@ def engine_impl(request, monkeypatch):
         for module in (frames, protocol):
             monkeypatch.setattr(module, "apply_mask", _mask.apply_mask)
             monkeypatch.setattr(module, "build_frame", _mask.build_frame)
+            monkeypatch.setattr(module, "build_masked_frame", _mask.build_masked_frame)
     return request.param
 
 
