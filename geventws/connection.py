@@ -827,8 +827,7 @@ def connect(
         additional_headers=headers,
         user_agent=user_agent_header,
     )
-    timer = gevent.Timeout(open_timeout, OpenTimeout(f"opening handshake timed out after "
-                                                     f"{open_timeout} s"))
+    timer = gevent.Timeout(open_timeout)  # OpenTimeout is built only if it fires
     stream: Any = None
     timer.start()
     try:
@@ -844,11 +843,13 @@ def connect(
         extensions = negotiation.accept(result)
         protocol = Protocol(Role.CLIENT, max_size=max_size, extensions=extensions,
                             observer=negotiation.frame_observer())
-    except BaseException:
+    except BaseException as exc:
         if stream is not None:
             stream.close()
         elif sock is not None:
             sock.close()
+        if exc is timer:
+            raise OpenTimeout(f"opening handshake timed out after {open_timeout} s") from None
         raise
     finally:
         timer.close()

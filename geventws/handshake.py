@@ -13,6 +13,7 @@ offers (the plugin layer). It checks only what RFC 6455 itself fixes.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -119,7 +120,13 @@ class ClientHandshake:
         if user_agent is not None and not any(n.lower() == "user-agent" for n, _ in headers):
             headers.append(("User-Agent", user_agent))
         self.request_headers = headers
-        self._request = _serialize_request(resource, headers)
+        if key is not None and not _FIELD_VALUE.fullmatch(key):
+            raise ValueError(f"illegal Sec-WebSocket-Key {key!r}")
+        # The key (index 3) is the only line that changes from one connection to the
+        # next: the lines around it are checked and encoded once per distinct set.
+        before, after = _request_parts(resource, tuple(headers[:3]), tuple(headers[4:]))
+        self._request = b"%sSec-WebSocket-Key: %s\r\n%s" % (before, self.key.encode("ascii"),
+                                                               after)
         self._response: Optional[h11.Response] = None
         self._body = bytearray()
         self.result: Optional[HandshakeResult] = None
@@ -224,6 +231,20 @@ _CHECKED = frozenset(("upgrade", "connection", "sec-websocket-accept", "sec-webs
 def _str_headers(headers: h11._headers.Headers) -> list[tuple[str, str]]:
     # raw_items() is one list; iterating Headers goes through Sequence.__getitem__ per item.
     return [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in headers.raw_items()]
+
+
+@functools.lru_cache(maxsize=256)
+def _request_parts(resource: str, before: tuple[tuple[str, str], ...],
+                   after: tuple[tuple[str, str], ...]) -> tuple[bytes, bytes]:
+    """The request's bytes before and after the ``Sec-WebSocket-Key`` line.
+
+    Cached: a process opens connections with the same few header sets over and
+    over, and checking each line costs more than the rest of building the request.
+    """
+    marker = ("Sec-WebSocket-Key", "k")
+    whole = _serialize_request(resource, (*before, marker, *after))
+    head, _, tail = whole.partition(b"\r\nSec-WebSocket-Key: k\r\n")
+    return head + b"\r\n", tail
 
 
 def _serialize_request(resource: str, headers: Sequence[tuple[str, str]]) -> bytes:

@@ -152,11 +152,12 @@ class Negotiation:
             hooks.implemented("geventws_frame_received")
         #: Whether a plugin traces raw bytes (the connection then writes through its
         #: lock only: a hook may switch greenlets in the middle of a write).
-        self.observes_bytes = hooks.implemented("geventws_bytes_sent") or \
-            hooks.implemented("geventws_bytes_received")
-        if not hooks.implemented("geventws_bytes_sent"):
+        traces_sent = hooks.implemented("geventws_bytes_sent")
+        traces_received = hooks.implemented("geventws_bytes_received")
+        self.observes_bytes = traces_sent or traces_received
+        if not traces_sent:
             self.observe_sent = _ignore  # type: ignore[method-assign,assignment]
-        if not hooks.implemented("geventws_bytes_received"):
+        if not traces_received:
             self.observe_received = _ignore  # type: ignore[method-assign]
 
     def request_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

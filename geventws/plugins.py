@@ -53,8 +53,36 @@ _manager: Optional[pluggy.PluginManager] = None
 _dists: dict[str, tuple[str, str]] = {}
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, counting the changes to what is registered.
+
+    Every connection asks which plugins implement which hooks; the answers are
+    kept per hook (see :meth:`_Callers.plan`) and the count says when they are stale.
+    """
+
+    generation = 0
+
+    def register(self, plugin: Any, name: Optional[str] = None) -> Optional[str]:
+        try:
+            return super().register(plugin, name)
+        finally:
+            self.generation += 1
+
+    def unregister(self, plugin: Any = None, name: Optional[str] = None) -> Any:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self.generation += 1
+
+    def add_hookspecs(self, module_or_class: Any) -> None:
+        try:
+            super().add_hookspecs(module_or_class)
+        finally:
+            self.generation += 1
+
+
 def _new_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm = _Manager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     return pm
 
@@ -154,28 +182,20 @@ class HookRelay:
 
     def call(self, hook: str, /, **kwargs: Any) -> Any:
         """Call ``hook``: a list of results, or one result for firstresult hooks."""
-        caller = self._callers[hook]
         extra = self._extra.get(hook)
         if extra:
-            return caller.call_extra(extra, kwargs)
-        if not caller.get_hookimpls():  # what pluggy returns when nobody implements it
-            return None if caller.spec.opts.get("firstresult") else []
-        return caller(**kwargs)
+            return self._callers[hook].call_extra(extra, kwargs)
+        return self._callers.plan(hook).call(kwargs)
 
     def implemented(self, name: str) -> bool:
         """Whether any plugin of this connection implements hook ``name``."""
-        return bool(self._extra.get(name)) or bool(self._callers[name].get_hookimpls())
+        return bool(self._extra.get(name)) or self._callers.plan(name).implemented
 
     def observer(self, name: str) -> Callable[..., None]:
         """A function that calls hook ``name`` with keyword arguments and drops the results.
 
-        For hooks called per frame or per read (tracing, metrics). While every
-        implementation is a plain one (no wrapper) and nobody monitors the manager's
-        hook calls, it calls them itself exactly as pluggy would (last registered
-        first, tryfirst/trylast as pluggy ordered them, each with the arguments it
-        names, the first exception propagating) without pluggy's per-call
-        machinery, which costs several times the work of a counting plugin. The
-        implementations are re-read on every call, so (un)registering still counts.
+        For hooks called per frame or per read (tracing, metrics); see :class:`_Plan`
+        for how it skips pluggy's per-call machinery.
         """
         caller = self._callers[name]
         extra = self._extra.get(name)
@@ -184,31 +204,50 @@ class HookRelay:
         observers = self._callers.observers
         found = observers.get(name)
         if found is None:
-            found = observers[name] = _observer(self.pm, caller)
+            plan = self._callers.plan
+            found = observers[name] = lambda **kwargs: plan(name).call(kwargs)
         return found
 
 
-def _observer(pm: pluggy.PluginManager, caller: Any) -> Callable[..., None]:
-    """:meth:`HookRelay.observer` for a caller without per-connection plugins (shared)."""
-    snapshot: list[Any] = []
-    calls: list[tuple[Callable[..., Any], tuple[str, ...]]] = []
+class _Plan:
+    """How to call one hook, as pluggy would, without pluggy's per-call machinery.
 
-    def observe(**kwargs: Any) -> None:
-        nonlocal snapshot, calls
+    While every implementation is a plain one (no wrapper) and nobody monitors the
+    manager's hook calls, the implementations are called directly: last registered
+    first, tryfirst/trylast as pluggy ordered them, each with the arguments it
+    names; results other than ``None`` are collected (the first one returned, for a
+    firstresult hook); the first exception propagates. Otherwise pluggy calls them.
+    That machinery costs several times the work of a small plugin, and every
+    connection calls a handful of hooks, some per frame.
+    """
+
+    __slots__ = ("caller", "calls", "firstresult", "implemented", "pm")
+
+    def __init__(self, pm: pluggy.PluginManager, caller: Any) -> None:
         impls = caller.get_hookimpls()
-        if impls != snapshot:
-            snapshot = impls
-            calls = [] if any(i.hookwrapper or i.wrapper for i in impls) else \
-                [(i.function, tuple(i.argnames)) for i in reversed(impls)]
-        if not impls:
-            return
-        if not calls or getattr(pm, "_inner_hookexec", None) is not _PLUGGY_MULTICALL:
-            caller(**kwargs)
-            return
-        for function, argnames in calls:
-            function(*[kwargs[arg] for arg in argnames])
+        self.pm = pm
+        self.caller = caller
+        self.implemented = bool(impls)
+        self.firstresult = bool(caller.spec is not None and caller.spec.opts.get("firstresult"))
+        self.calls: Optional[list[tuple[Callable[..., Any], tuple[str, ...]]]] = (
+            None if any(i.hookwrapper or i.wrapper for i in impls)
+            else [(i.function, tuple(i.argnames)) for i in reversed(impls)]
+        )
 
-    return observe
+    def call(self, kwargs: dict[str, Any]) -> Any:
+        if not self.implemented:  # what pluggy returns when nobody implements it
+            return None if self.firstresult else []
+        calls = self.calls
+        if calls is None or getattr(self.pm, "_inner_hookexec", None) is not _PLUGGY_MULTICALL:
+            return self.caller(**kwargs)
+        results = []
+        for function, argnames in calls:
+            result = function(*[kwargs[arg] for arg in argnames])
+            if result is not None:
+                if self.firstresult:
+                    return result
+                results.append(result)
+        return None if self.firstresult else results
 
 
 class _Callers(dict):  # type: ignore[type-arg]
@@ -219,6 +258,20 @@ class _Callers(dict):  # type: ignore[type-arg]
         self.pm = pm
         self.remove = remove
         self.observers: dict[str, Callable[..., None]] = {}
+        self._plans: dict[str, _Plan] = {}
+        self._generation: Optional[int] = None
+
+    def plan(self, name: str) -> _Plan:
+        """How to call hook ``name`` now: kept until the manager's registrations change
+        (a manager that does not count them gets a fresh plan on every call)."""
+        generation = getattr(self.pm, "generation", None)
+        if generation != self._generation or generation is None:
+            self._plans.clear()
+            self._generation = generation
+        plan = self._plans.get(name)
+        if plan is None:
+            plan = self._plans[name] = _Plan(self.pm, self[name])
+        return plan
 
     def __missing__(self, name: str) -> Any:
         caller = getattr(self.pm.hook, name)  # AttributeError for an unknown hook, as before

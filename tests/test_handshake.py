@@ -192,3 +192,20 @@ def test_illegal_request_target_is_refused(target):
     with pytest.raises(ValueError):
         ClientHandshake("example.com", target)
 
+
+
+def test_a_given_key_is_checked_like_any_header_value():
+    with pytest.raises(ValueError):
+        ClientHandshake("example.com", "/", key="abc\r\nX-Injected: 1")
+    request = ClientHandshake("example.com", "/", key="dGhlIHNhbXBsZSBub25jZQ==").request_bytes()
+    assert b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" in request
+
+
+def test_requests_with_the_same_headers_differ_only_in_their_keys():
+    first = ClientHandshake("example.com", "/chat", additional_headers=[("X-A", "1")])
+    second = ClientHandshake("example.com", "/chat", additional_headers=[("X-A", "1")])
+    one, two = first.request_bytes(), second.request_bytes()
+    assert first.key != second.key
+    assert one.replace(first.key.encode(), b"K") == two.replace(second.key.encode(), b"K")
+    assert ClientHandshake("example.com", "/other").request_bytes().startswith(
+        b"GET /other HTTP/1.1\r\nHost: example.com\r\n")

@@ -527,3 +527,55 @@ def test_observer_calls_plain_impls_as_pluggy_does_and_falls_back(monkeypatch):
         assert seen == ["geventws_bytes_received"] and calls == [("first", b"4")]
     finally:
         reset_plugin_manager()
+
+
+def test_relay_calls_return_what_pluggy_returns(monkeypatch):
+    """Hook calls skip pluggy's machinery for plain implementations; the results, their
+    order and firstresult's first non-None are pluggy's own, before and after the
+    registrations change, and with a wrapper registered."""
+    from geventws.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("GEVENTWS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    try:
+        pm = get_plugin_manager()
+
+        def plugin(tag, codec):
+            class P:
+                @hookimpl
+                def geventws_request_headers(self, ctx):
+                    return None if tag == "silent" else [("X-From", tag)]
+
+                @hookimpl
+                def geventws_message_codec(self, ctx, subprotocol):
+                    return codec
+
+            return P()
+
+        relay = HookRelay(pm)
+        ctx = object()
+        kinds = [("a", None), ("silent", "codec-b"), ("c", "codec-c")]
+        registered = []
+        for tag, codec in kinds:
+            registered.append(plugin(tag, codec))
+            pm.register(registered[-1])
+            for hook, kwargs in [("geventws_request_headers", {"ctx": ctx}),
+                                 ("geventws_message_codec", {"ctx": ctx, "subprotocol": "x"})]:
+                assert relay.call(hook, **kwargs) == getattr(pm.hook, hook)(**kwargs)
+        assert relay.call("geventws_request_headers", ctx=ctx) == [[("X-From", "c")],
+                                                                   [("X-From", "a")]]
+        assert relay.call("geventws_message_codec", ctx=ctx, subprotocol="x") == "codec-c"
+        pm.unregister(registered[2])
+        assert relay.call("geventws_message_codec", ctx=ctx, subprotocol="x") == "codec-b"
+
+        class Wrapper:
+            @hookimpl(wrapper=True)
+            def geventws_request_headers(self, ctx):
+                result = yield
+                return [*result, [("X-Wrapped", "1")]]
+
+        pm.register(Wrapper())
+        assert relay.call("geventws_request_headers", ctx=ctx) == [[("X-From", "a")],
+                                                                   [("X-Wrapped", "1")]]
+    finally:
+        reset_plugin_manager()
