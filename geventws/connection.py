@@ -568,7 +568,8 @@ class ClientConnection:
                 self._on_data(data)
         finally:
             self._reading = False
-            self._watch()
+            if not (self._paused or self._ended):  # what _watch() checks, inlined
+                watcher.start(self._on_readable)
             if self._waiters:  # let one waiter take its message, or take over reading
                 self._hub.loop.run_callback(self._waiters.pop(0).switch, None)
 
@@ -616,10 +617,13 @@ class ClientConnection:
                 self._flush_locked()
         messages = self._messages
         for event in protocol.events_received():
-            if isinstance(event, (str, bytes)):
+            kind = type(event)
+            if kind is str or kind is bytes:
                 messages.append(event)
-            elif isinstance(event, Pong):
-                self._pong(event.data)
+            elif kind is Pong:
+                self._pong(event.data)  # type: ignore[union-attr]
+            elif isinstance(event, (str, bytes)):  # a subclass, from an extension
+                messages.append(event)
         if self._waiters and messages:
             self._wake(len(messages))
         state = protocol.state

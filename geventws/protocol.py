@@ -134,6 +134,9 @@ class Protocol:
         self.eof_received = False
 
         self._mask = role is Role.CLIENT
+        # Neither extensions nor the observer change after construction: a client with
+        # neither takes the hot paths (frame_message, one-frame reads).
+        self._plain = self._mask and not self.extensions and observer is None
         self._events: list[Event] = []
         self._out: list[bytes] = []
         # Input buffering: chunks wait here until ``_need`` bytes are available,
@@ -235,6 +238,15 @@ class Protocol:
         round-trip hot path: one frame built in one go, nothing queued, so the I/O
         layer can write it without taking its lock.
         """
+        if self._plain:
+            if (
+                self.state is State.OPEN
+                and not self._sending_fragments
+                and not self._out
+                and len(data) <= _JOIN_LIMIT
+            ):
+                return build_masked_frame(0x81 if text else 0x82, data)
+            return None
         if (
             self.state is not State.OPEN
             or self._sending_fragments
@@ -244,8 +256,6 @@ class Protocol:
             or len(data) > _JOIN_LIMIT
         ):
             return None
-        if self._mask:
-            return build_masked_frame(0x81 if text else 0x82, data)
         return build_frame(0x81 if text else 0x82, data)
 
     def _send_data(self, opcode: int, data: Data, fin: bool) -> None:
@@ -352,11 +362,9 @@ class Protocol:
             if (
                 b1 < 126
                 and b1 == len(data) - 2
-                and self._mask
+                and self._plain
                 and not self._chunks
                 and self._frag_opcode is None
-                and not self.extensions
-                and self.observer is None
                 and (self.max_size is None or b1 <= self.max_size)
             ):
                 b0 = data[0]
