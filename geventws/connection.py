@@ -59,7 +59,7 @@ from .protocol import InvalidState, Protocol, Role, State
 from .transport import open_stream, os_socket
 from .uri import WebSocketURI, parse_uri
 
-__all__ = ["DEFAULT_USER_AGENT", "ClientConnection", "connect"]
+__all__ = ["DEFAULT_USER_AGENT", "ClientConnection", "State", "connect"]
 
 DEFAULT_USER_AGENT = f"geventws/{__version__}"
 

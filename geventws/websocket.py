@@ -26,7 +26,7 @@ from typing import Any, Optional, Union
 import gevent
 import gevent.event
 
-from .connection import ClientConnection, connect
+from .connection import ClientConnection, State, connect
 from .dom import (
     CloseEvent,
     DOMException,
@@ -176,6 +176,7 @@ class WebSocket(EventTarget, metaclass=_ReadOnlyConstants):
         self._protocol = ""
         self._extensions = ""
         self._conn: Optional[ClientConnection] = None
+        self._dispatching_message = False
         self._attempt: Optional[gevent.Greenlet] = None  # the greenlet running connect()
         self._cancelled = False
         self._done = gevent.event.Event()
@@ -193,8 +194,22 @@ class WebSocket(EventTarget, metaclass=_ReadOnlyConstants):
 
     @property
     def readyState(self) -> int:
-        """``CONNECTING`` (0), ``OPEN`` (1), ``CLOSING`` (2) or ``CLOSED`` (3)."""
-        return self._ready_state
+        """``CONNECTING`` (0), ``OPEN`` (1), ``CLOSING`` (2) or ``CLOSED`` (3).
+
+        CLOSING from the moment the closing handshake starts (the standard), whichever
+        side starts it: after :meth:`close`, or once the server's close frame (or a
+        failure) arrived. A ``message`` listener still sees OPEN, as the message
+        arrived before the close frame.
+        """
+        state = self._ready_state
+        if (
+            state == WebSocket.OPEN
+            and not self._dispatching_message
+            and self._conn is not None
+            and self._conn.state is not State.OPEN
+        ):
+            return WebSocket.CLOSING
+        return state
 
     @property
     def bufferedAmount(self) -> int:
@@ -280,7 +295,7 @@ class WebSocket(EventTarget, metaclass=_ReadOnlyConstants):
             if len(text.encode("utf-8")) > 123:
                 raise DOMException("close reason is longer than 123 bytes of UTF-8",
                                    "SyntaxError")
-        if self._ready_state in (WebSocket.CLOSING, WebSocket.CLOSED):
+        if self.readyState in (WebSocket.CLOSING, WebSocket.CLOSED):
             return
         if self._ready_state == WebSocket.CONNECTING:
             self._ready_state = WebSocket.CLOSING
@@ -363,7 +378,11 @@ class WebSocket(EventTarget, metaclass=_ReadOnlyConstants):
             data: Union[str, bytes, bytearray] = message
             if isinstance(message, bytes) and self._binary_type == "arraybuffer":
                 data = bytearray(message)
-            self._fire(MessageEvent("message", data=data, origin=self._origin))
+            self._dispatching_message = True
+            try:
+                self._fire(MessageEvent("message", data=data, origin=self._origin))
+            finally:
+                self._dispatching_message = False
         failure = conn.protocol.failure
         clean = failure is None and end.rcvd is not None and end.sent is not None
         self._closed(failure, wasClean=clean, code=end.code, reason=end.reason)

@@ -183,3 +183,36 @@ def test_wait_closed_from_a_listener_is_refused(echo_server):
     ws.onopen = onopen
     assert ws.wait_closed(5)
     assert len(errors) == 1
+
+
+def test_ready_state_is_closing_once_the_server_starts_the_closing_handshake():
+    """WHATWG: readyState becomes CLOSING when the closing handshake starts, whichever
+    side starts it. The server's close frame comes here 0.5 s before its TCP close;
+    the message that arrived before it is still dispatched while OPEN."""
+    import time
+
+    import gevent
+
+    from geventws import WebSocket
+    from tests.rawserver import raw_server, upgrade
+    from tests.wire import close_payload, frame
+
+    def handler(sock):
+        upgrade(sock)
+        sock.sendall(frame(1, b"last") + frame(8, close_payload(1000, b"bye")))
+        gevent.sleep(0.5)
+
+    seen = []
+    with raw_server(handler) as url:
+        ws = WebSocket(url)
+        ws.onmessage = lambda event: seen.append(("message", event.data, ws.readyState))
+        ws.onclose = lambda event: seen.append(("close", event.code, ws.readyState))
+        deadline = time.monotonic() + 5
+        while ws.readyState != WebSocket.CLOSING and time.monotonic() < deadline:
+            gevent.sleep(0.01)
+        assert ws.readyState == WebSocket.CLOSING
+        assert seen == [("message", "last", WebSocket.OPEN)]
+        ws.close()  # closing already: does nothing
+        assert ws.wait_closed(5)
+    assert ws.readyState == WebSocket.CLOSED
+    assert seen == [("message", "last", WebSocket.OPEN), ("close", 1000, WebSocket.CLOSED)]
