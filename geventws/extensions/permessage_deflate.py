@@ -60,6 +60,7 @@ from ..exceptions import NegotiationError, PayloadTooBig, ProtocolError
 from ..frames import Frame
 from ..headers import ExtensionHeader, ExtensionParam
 from ..hookspecs import hookimpl
+from . import zlib_backend
 
 __all__ = ["NAME", "ClientSettings", "PerMessageDeflate", "server_accept"]
 
@@ -105,6 +106,9 @@ class PerMessageDeflate:
         # zlib refuses an 8-bit raw deflate window (it would silently use 9, which
         # the peer may not accept); sending uncompressed is always allowed instead.
         self._can_compress = local_max_window_bits > 8
+        # zlib-ng when installed (see zlib_backend); fixed for the connection's life.
+        self._zlib: Any = zlib_backend.backend
+        self._errors = (zlib.error, self._zlib.error)
         self._encoder: Any = None
         self._decoder: Any = None
         self._encoding = False  # inside a compressed outgoing message
@@ -137,7 +141,7 @@ class PerMessageDeflate:
         if decoder is None:
             # Inflating with a window at least as large as the peer's is always
             # correct; zlib wants 9 at least.
-            decoder = self._decoder = zlib.decompressobj(-max(self.remote_max_window_bits, 9))
+            decoder = self._decoder = self._zlib.decompressobj(-max(self.remote_max_window_bits, 9))
         try:
             if max_size is None:
                 data = decoder.decompress(frame.data)
@@ -149,7 +153,7 @@ class PerMessageDeflate:
                         data += more
             else:
                 data = _inflate(decoder, frame.data, frame.fin, max_size)
-        except zlib.error as exc:
+        except self._errors as exc:
             raise ProtocolError(f"invalid compressed data: {exc}") from exc
         if frame.fin:
             self._decoding = False
@@ -173,10 +177,10 @@ class PerMessageDeflate:
             return frame
         encoder = self._encoder
         if encoder is None:
-            encoder = self._encoder = zlib.compressobj(
+            encoder = self._encoder = self._zlib.compressobj(
                 self.compress_level, zlib.DEFLATED, -self.local_max_window_bits, self.mem_level)
         head = encoder.compress(frame.data)
-        tail = encoder.flush(zlib.Z_SYNC_FLUSH)
+        tail = encoder.flush(zlib.Z_SYNC_FLUSH)  # the same constants in zlib-ng
         if frame.fin:
             # A sync flush ends with 00 00 ff ff, which RFC 7692 §7.2.1 drops: cut
             # through a view so the message is copied once (into ``data``), not twice.
