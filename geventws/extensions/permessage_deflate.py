@@ -106,9 +106,14 @@ class PerMessageDeflate:
         # zlib refuses an 8-bit raw deflate window (it would silently use 9, which
         # the peer may not accept); sending uncompressed is always allowed instead.
         self._can_compress = local_max_window_bits > 8
-        # zlib-ng when installed (see zlib_backend); fixed for the connection's life.
-        self._zlib: Any = zlib_backend.backend
-        self._errors = (zlib.error, self._zlib.error)
+        # zlib-ng when installed (see zlib_backend), fixed for the connection's life.
+        # It inflates exactly as zlib does, only faster. It compresses with zlib only
+        # at the full 15-bit window: with smaller ones its level 6 misses long repeats
+        # (periodic data comes out 3-8 times larger at 12 bits; text and JSON do not).
+        backend: Any = zlib_backend.backend
+        self._inflater: Any = backend
+        self._deflater: Any = backend if local_max_window_bits == 15 else zlib
+        self._errors = (zlib.error, backend.error)
         self._encoder: Any = None
         self._decoder: Any = None
         self._encoding = False  # inside a compressed outgoing message
@@ -141,7 +146,8 @@ class PerMessageDeflate:
         if decoder is None:
             # Inflating with a window at least as large as the peer's is always
             # correct; zlib wants 9 at least.
-            decoder = self._decoder = self._zlib.decompressobj(-max(self.remote_max_window_bits, 9))
+            bits = max(self.remote_max_window_bits, 9)
+            decoder = self._decoder = self._inflater.decompressobj(-bits)
         try:
             if max_size is None:
                 data = decoder.decompress(frame.data)
@@ -177,7 +183,7 @@ class PerMessageDeflate:
             return frame
         encoder = self._encoder
         if encoder is None:
-            encoder = self._encoder = self._zlib.compressobj(
+            encoder = self._encoder = self._deflater.compressobj(
                 self.compress_level, zlib.DEFLATED, -self.local_max_window_bits, self.mem_level)
         head = encoder.compress(frame.data)
         tail = encoder.flush(zlib.Z_SYNC_FLUSH)  # the same constants in zlib-ng
