@@ -37,6 +37,13 @@ A list of such mappings offers alternatives, preferred first (RFC 7692 §5): e.g
 a server that cannot cap it. The server's response is checked against each offer
 in turn and the first it fits decides the settings.
 
+zlib itself is :mod:`.zlib_backend`'s choice: zlib-ng when installed (the
+``speedups`` extra), else the stdlib's. zlib-ng inflates every stream and
+compresses at the full 15-bit window, where it is cheaper for output within a
+few per cent of zlib's on text and JSON; with a smaller window its level 6
+misses long repeats (periodic data comes out 3–8 times larger at 12 bits), so
+such windows are compressed by the stdlib's zlib.
+
 RFC 7692 details honoured here: RSV1 marks only the first frame of a compressed
 message; control frames are never compressed; the ``00 00 ff ff`` tail of a sync
 flush is removed when sending and added back when receiving; fragments of a
