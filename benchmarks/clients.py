@@ -85,7 +85,8 @@ class GeventWS(BlockingClient):
         from geventws.plugins import get_plugin_manager
 
         self.name = "geventws" if zlib == "auto" else f"geventws ({zlib} zlib)"
-        zlib_backend.use(zlib)  # before any connection: each keeps the backend it started with
+        if zlib != "auto":  # "auto" leaves GEVENTWS_ZLIB its say
+            zlib_backend.use(zlib)  # before any connection: each keeps the backend it started with
 
         self._connect = geventws.connect
         # geventws as shipped: its built-in plugin only. Installed third-party plugins
