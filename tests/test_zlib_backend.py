@@ -73,17 +73,30 @@ def _reference(module, bits: int, data: bytes, mem_level: int) -> bytes:
     return out[:-4]
 
 
-def test_zlib_ng_compresses_only_with_the_full_window():
+def test_zlib_ng_compresses_only_per_message_with_the_full_window():
     """zlib-ng's level 6 misses long repeats with windows under 15 bits (periodic data
-    comes out several times larger), so those are compressed with the stdlib's zlib."""
+    comes out several times larger), and a compressor kept for the connection is
+    smaller in the stdlib: both stay with the stdlib's zlib."""
     zlib_backend.use("zlib-ng")
     periodic = bytes(range(256)) * 256
-    for bits, module in [(15, zlib_ng), (12, zlib), (9, zlib)]:
-        ext = PerMessageDeflate(local_max_window_bits=bits, local_no_context_takeover=True)
-        for data in (TEXT, periodic):
-            assert _sent(ext, data) == _reference(module, bits, data, 8), bits
-    ext = PerMessageDeflate(local_max_window_bits=12)
-    assert len(_sent(ext, periodic)) < len(_reference(zlib_ng, 12, periodic, 5)) // 4
+    for bits, nct, module, mem_level in [(15, True, zlib_ng, 8), (12, True, zlib, 8),
+                                         (9, True, zlib, 8), (15, False, zlib, 5)]:
+        for data in (TEXT, periodic):  # a fresh one each: a kept context would differ
+            ext = PerMessageDeflate(local_max_window_bits=bits, local_no_context_takeover=nct)
+            assert _sent(ext, data) == _reference(module, bits, data, mem_level), bits
+            assert ext._deflater is module
+    ext = PerMessageDeflate(local_max_window_bits=12, local_no_context_takeover=True)
+    assert len(_sent(ext, periodic)) < len(_reference(zlib_ng, 12, periodic, 8)) // 4
+
+
+@pytest.mark.parametrize(("nct", "bits", "module"), [
+    (True, 15, zlib_ng), (True, 9, zlib_ng), (False, 15, zlib_ng), (False, 12, zlib),
+])
+def test_zlib_ng_inflates_unless_it_would_keep_more_memory(nct, bits, module):
+    """A kept inflater with a small window is 7 KiB in the stdlib, 41 KiB in zlib-ng."""
+    zlib_backend.use("zlib-ng")
+    ext = PerMessageDeflate(remote_no_context_takeover=nct, remote_max_window_bits=bits)
+    assert ext._inflater is module
 
 
 def test_an_extension_keeps_the_backend_it_was_made_with():
@@ -101,9 +114,9 @@ def test_either_backend_inflates_what_the_other_compressed(sender, receiver, bit
     """Same format, and each honours the window it is given: a stream made with a
     ``bits`` window inflates in a ``bits`` window (else "invalid distance too far back")."""
     zlib_backend.use(sender)
-    out = PerMessageDeflate(local_max_window_bits=bits)
+    out = PerMessageDeflate(local_max_window_bits=bits, local_no_context_takeover=True)
     zlib_backend.use(receiver)
-    into = PerMessageDeflate(remote_max_window_bits=bits)
+    into = PerMessageDeflate(remote_max_window_bits=bits, remote_no_context_takeover=True)
     for data in (TEXT, TEXT[:5000] * 3, b"x" * 70_000):
         frame = out.encode(Frame(0x1, data))
         assert frame.rsv1
