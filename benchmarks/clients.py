@@ -73,13 +73,20 @@ class BlockingClient:
 
 
 class GeventWS(BlockingClient):
-    name = "geventws"
+    """geventws; ``zlib="stdlib"`` forces the stdlib zlib where zlib-ng is installed
+    (``geventws (stdlib zlib)``), as websocket-client runs with and without wsaccel."""
+
     concurrency = "gevent"
     supports_deflate = True
 
-    def __init__(self) -> None:
+    def __init__(self, zlib: str = "auto") -> None:
         import geventws
+        from geventws.extensions import zlib_backend
         from geventws.plugins import get_plugin_manager
+
+        self.name = "geventws" if zlib == "auto" else f"geventws ({zlib} zlib)"
+        if zlib != "auto":  # "auto" leaves GEVENTWS_ZLIB its say
+            zlib_backend.use(zlib)  # before any connection: each keeps the backend it started with
 
         self._connect = geventws.connect
         # geventws as shipped: its built-in plugin only. Installed third-party plugins
@@ -390,6 +397,7 @@ class Picows(AsyncClient):
 
 CLIENTS: dict[str, Callable[[], Any]] = {
     "geventws": GeventWS,
+    "geventws (stdlib zlib)": lambda: GeventWS(zlib="stdlib"),
     "websocket-client": lambda: WebsocketClient(accel=False),
     "websocket-client+wsaccel": lambda: WebsocketClient(accel=True),
     "websockets.sync": WebsocketsSync,

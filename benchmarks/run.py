@@ -260,8 +260,8 @@ def _env(server_cpu: Optional[int], client_cpu: Optional[int]) -> dict[str, Any]
     versions = {}
     from importlib import metadata
 
-    for dist in ("geventws", "gevent", "websocket-client", "wsaccel", "websockets", "aiohttp",
-                 "picows"):
+    for dist in ("geventws", "gevent", "zlib-ng", "websocket-client", "wsaccel", "websockets",
+                 "aiohttp", "picows"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

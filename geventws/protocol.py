@@ -39,6 +39,7 @@ from .exceptions import (
 )
 from .extensions.base import Extension
 from .frames import (
+    _JOIN_MASKED,
     Close,
     Frame,
     apply_mask,
@@ -232,7 +233,8 @@ class Protocol:
     def frame_message(self, data: Data, text: bool) -> Optional[bytes]:
         """The bytes of a small whole message, to write at once, or ``None`` when it
         takes :meth:`send_text`/:meth:`send_binary` instead (extensions or an observer,
-        not OPEN, a fragmented message being sent, output waiting, over 4 KiB).
+        not OPEN, a fragmented message being sent, output waiting, over 64 KiB for a
+        client, over 4 KiB for a server).
 
         ``data`` is the payload (UTF-8 for text, not checked again). This is the
         round-trip hot path: one frame built in one go, nothing queued, so the I/O
@@ -243,7 +245,7 @@ class Protocol:
                 self.state is State.OPEN
                 and not self._sending_fragments
                 and not self._out
-                and len(data) <= _JOIN_LIMIT
+                and len(data) <= _JOIN_MASKED
             ):
                 return build_masked_frame(0x81 if text else 0x82, data)
             return None
@@ -271,9 +273,10 @@ class Protocol:
         if self.observer is not None:
             self.observer.frame_sent(Frame(opcode, bytes(data), fin))
         first = opcode | 0x80 if fin else opcode
-        if len(data) <= _JOIN_LIMIT:
-            self._out.append(build_masked_frame(first, data) if self._mask
-                             else build_frame(first, data))
+        if self._mask and len(data) <= _JOIN_MASKED:
+            self._out.append(build_masked_frame(first, data))
+        elif len(data) <= _JOIN_LIMIT:
+            self._out.append(build_frame(first, data))
         elif self._mask:
             # Large: the masked payload in a buffer of its own, exactly the message's
             # size. An echo-like exchange then reuses the block the last received

@@ -13,3 +13,15 @@ from geventws.server import EchoServer
 def echo_server() -> Iterator[EchoServer]:
     with EchoServer() as server:
         yield server
+
+
+@pytest.fixture(params=["zlib-ng", "stdlib"])
+def zlib_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test once with each zlib permessage-deflate can use (the test extra
+    installs zlib-ng), restoring the backend in force before."""
+    from geventws.extensions import zlib_backend as backends
+
+    before = backends.name
+    backends.use(request.param)
+    yield request.param
+    backends.use(before)

@@ -723,7 +723,7 @@ def test_deflate_negotiated(connect_deflate, peer_name, pset):
 
 
 @pytest.mark.parametrize(("peer_name", "pset"), DEFLATE_MATRIX)
-def test_deflate_compressed_frames_both_ways(connect_deflate, peer_name, pset):
+def test_deflate_compressed_frames_both_ways(connect_deflate, peer_name, pset, zlib_backend):
     """A compressible message crosses in one RSV1 frame, a small fraction of its size, each way."""
     text = "compress me — héllo wörld; " * 5000  # 145,000 bytes of UTF-8
     size = len(text.encode())
@@ -739,7 +739,7 @@ def test_deflate_compressed_frames_both_ways(connect_deflate, peer_name, pset):
 
 
 @pytest.mark.parametrize(("peer_name", "pset"), DEFLATE_MATRIX)
-def test_deflate_window_bits(connect_deflate, peer_name, pset):
+def test_deflate_window_bits(connect_deflate, peer_name, pset, zlib_backend):
     """A 2000-byte random block said 8 times: with a window of 12 bits or more each repeat
     is a back-reference (the message shrinks to about one block); with 10 or fewer the
     repeats are out of reach (zlib reaches 2**bits - 262 bytes back) and nothing shrinks.

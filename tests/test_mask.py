@@ -192,3 +192,19 @@ def test_mask_keys_are_fresh():
     keys = {frames.new_mask() for _ in range(2000)}
     assert all(len(k) == 4 for k in keys)
     assert len(keys) > 1990  # 32 random bits: collisions among 2,000 are very unlikely
+
+
+@pytest.mark.parametrize(("size", "mask", "buffers"), [
+    (4096, False, 1), (4097, False, 2),  # unmasked: the payload is written as it is
+    (4097, True, 1), (65535, True, 1),  # masked: copied anyway, so into the frame
+    (65536, True, 2),  # a large one keeps a buffer of its own (see protocol.py)
+])
+def test_serialize_frame_joins_masked_payloads_up_to_64_kib(size, mask, buffers):
+    """An extension's frame (e.g. a compressed message) is one send() when masked."""
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    out = frames.serialize_frame(frames.Frame(0x2, data), mask=mask)
+    assert len(out) == buffers
+    wire = b"".join(out)
+    proto = Protocol(Role.SERVER if mask else Role.CLIENT)  # who receives such frames
+    proto.receive_data(wire)
+    assert proto.events_received() == [data]

@@ -20,6 +20,9 @@ from geventws.frames import Frame
 from geventws.headers import parse_extension_header
 from geventws.protocol import Protocol, Role
 
+# Everything here once with zlib-ng and once with the stdlib's zlib.
+pytestmark = pytest.mark.usefixtures("zlib_backend")
+
 TEXT, BINARY, CONT, PING, CLOSE = 0x1, 0x2, 0x0, 0x9, 0x8
 
 

@@ -20,7 +20,8 @@ from geventws.frames import Frame, serialize_frame
 from geventws.headers import parse_extension_header
 from geventws.negotiation import negotiated_extensions
 
-pytestmark = pytest.mark.timeout(60)
+# Both ends with zlib-ng, then both with the stdlib's zlib.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("zlib_backend")]
 
 WEBSOCKETS_SERVER = textwrap.dedent("""
     import json, sys

@@ -17,6 +17,8 @@ from geventws.protocol import Protocol, Role, State
 from tests.wire import frame, unmask_frames
 
 small_text = st.text(max_size=1300).filter(lambda t: len(t.encode()) <= 4096)
+# Up to 64 KiB, a client's frame is one buffer: the payload is copied to mask it anyway.
+client_sizes = st.sampled_from([0, 125, 126, 4096, 4097, 65535])
 
 
 @given(text=small_text, data=st.binary(max_size=4096))
@@ -28,6 +30,14 @@ def test_frame_message_is_what_send_text_and_send_binary_write(text, data):
     assert all(isinstance(w, bytes) for w in wire)
     assert unmask_frames(b"".join(wire)) == unmask_frames(b"".join(general.data_to_send()))
     assert fast.data_to_send() == []  # nothing queued: the caller writes it
+
+
+@given(size=client_sizes)
+def test_frame_message_takes_a_client_message_up_to_64_kib(size):
+    data = bytes(range(256)) * (size // 256) + b"\x07" * (size % 256)
+    frame = Protocol().frame_message(data, False)
+    assert frame is not None
+    assert unmask_frames(frame) == [(2, True, 0, data)]
 
 
 def test_frame_message_from_a_server_is_unmasked():
@@ -50,7 +60,8 @@ class _Observer:
 
 
 def test_frame_message_refuses_what_the_general_path_must_handle():
-    assert Protocol().frame_message(b"x" * 4097, False) is None  # large: two buffers
+    assert Protocol().frame_message(b"x" * 65536, False) is None  # large: two buffers
+    assert Protocol(Role.SERVER).frame_message(b"x" * 4097, False) is None  # not masked
     assert Protocol(extensions=[_Identity()]).frame_message(b"x", True) is None
     assert Protocol(observer=_Observer()).frame_message(b"x", True) is None
     fragmenting = Protocol()

@@ -37,6 +37,20 @@ A list of such mappings offers alternatives, preferred first (RFC 7692 §5): e.g
 a server that cannot cap it. The server's response is checked against each offer
 in turn and the first it fits decides the settings.
 
+zlib itself is :mod:`.zlib_backend`'s choice: zlib-ng when installed (the
+``speedups`` extra), else the stdlib's. zlib-ng takes the (de)compressors that
+live for one message (no context takeover), where it is faster: a 64 KiB JSON
+message compresses with ~10 % less CPU (for output ~3 % larger; on prose and
+code within 1 %) and inflates with ~35 % less. Not where the stdlib is better:
+
+- a compressor with a window under 15 bits: there zlib-ng's level 6 misses long
+  repeats (periodic data comes out 3–8 times larger at 12 bits);
+- a (de)compressor kept for the connection (context takeover), the one that
+  counts per connection: zlib-ng's compressor takes 313 KiB at memLevel 5
+  (stdlib: 189 KiB), and its inflater 41 KiB whatever the window (stdlib: 7 KiB
+  at 12 bits); a kept 15-bit inflater is the same size in both, so zlib-ng
+  takes that one.
+
 RFC 7692 details honoured here: RSV1 marks only the first frame of a compressed
 message; control frames are never compressed; the ``00 00 ff ff`` tail of a sync
 flush is removed when sending and added back when receiving; fragments of a
@@ -60,6 +74,7 @@ from ..exceptions import NegotiationError, PayloadTooBig, ProtocolError
 from ..frames import Frame
 from ..headers import ExtensionHeader, ExtensionParam
 from ..hookspecs import hookimpl
+from . import zlib_backend
 
 __all__ = ["NAME", "ClientSettings", "PerMessageDeflate", "server_accept"]
 
@@ -105,6 +120,14 @@ class PerMessageDeflate:
         # zlib refuses an 8-bit raw deflate window (it would silently use 9, which
         # the peer may not accept); sending uncompressed is always allowed instead.
         self._can_compress = local_max_window_bits > 8
+        # zlib-ng when installed (see zlib_backend and the module doc), fixed for the
+        # connection's life, where it costs no memory and no compression ratio.
+        backend: Any = zlib_backend.backend
+        self._inflater: Any = backend if (
+            remote_no_context_takeover or remote_max_window_bits == 15) else zlib
+        self._deflater: Any = backend if (
+            local_no_context_takeover and local_max_window_bits == 15) else zlib
+        self._errors = (zlib.error, backend.error)
         self._encoder: Any = None
         self._decoder: Any = None
         self._encoding = False  # inside a compressed outgoing message
@@ -137,7 +160,8 @@ class PerMessageDeflate:
         if decoder is None:
             # Inflating with a window at least as large as the peer's is always
             # correct; zlib wants 9 at least.
-            decoder = self._decoder = zlib.decompressobj(-max(self.remote_max_window_bits, 9))
+            bits = max(self.remote_max_window_bits, 9)
+            decoder = self._decoder = self._inflater.decompressobj(-bits)
         try:
             if max_size is None:
                 data = decoder.decompress(frame.data)
@@ -149,7 +173,7 @@ class PerMessageDeflate:
                         data += more
             else:
                 data = _inflate(decoder, frame.data, frame.fin, max_size)
-        except zlib.error as exc:
+        except self._errors as exc:
             raise ProtocolError(f"invalid compressed data: {exc}") from exc
         if frame.fin:
             self._decoding = False
@@ -173,10 +197,10 @@ class PerMessageDeflate:
             return frame
         encoder = self._encoder
         if encoder is None:
-            encoder = self._encoder = zlib.compressobj(
+            encoder = self._encoder = self._deflater.compressobj(
                 self.compress_level, zlib.DEFLATED, -self.local_max_window_bits, self.mem_level)
         head = encoder.compress(frame.data)
-        tail = encoder.flush(zlib.Z_SYNC_FLUSH)
+        tail = encoder.flush(zlib.Z_SYNC_FLUSH)  # the same constants in zlib-ng
         if frame.fin:
             # A sync flush ends with 00 00 ff ff, which RFC 7692 §7.2.1 drops: cut
             # through a view so the message is copied once (into ``data``), not twice.
