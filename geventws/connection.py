@@ -70,6 +70,25 @@ _RECV_SIZE = 64 * 1024
 _CLOSED = object()  # queue sentinel: the connection ended
 
 
+class _WriteLock:
+    """The connection's write lock: gevent's RLock, plus ``held``, which the send hot
+    path reads (an attribute, not a call) to see that no write is under way."""
+
+    __slots__ = ("_lock", "held")
+
+    def __init__(self) -> None:
+        self._lock = gevent.lock.RLock()
+        self.held = 0
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self.held += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.held -= 1
+        self._lock.release()
+
+
 class _Aborted(Exception):
     """Thrown into a foreground reader waiting on the socket that _abort() closed."""
 
@@ -127,7 +146,7 @@ class ClientConnection:
         self.codec: Any = None
         self._negotiation = negotiation
         self._sock = sock
-        self._write_lock = gevent.lock.RLock()
+        self._write_lock = _WriteLock()
         self._hub = gevent.get_hub()
         #: Received messages not yet returned by recv(); ``_CLOSED`` last once ended.
         self._messages: deque[Any] = deque()
@@ -200,8 +219,10 @@ class ClientConnection:
             message = self.codec.encode(message)
         if self._writer is not None:
             self._wait_queue()
-        if self._os_sock is not None and not self._write_lock.locked():
-            # Hot path: a small whole message, when no write is under way.
+        os_sock = self._os_sock
+        if os_sock is not None and not self._write_lock.held:
+            # Hot path: a small whole message, when no write is under way (see
+            # _finish_write for why no lock is needed).
             kind = type(message)
             if kind is str:
                 frame = self.protocol.frame_message(message.encode("utf-8"), True)  # type: ignore[union-attr]
@@ -210,7 +231,15 @@ class ClientConnection:
             else:
                 frame = None
             if frame is not None:
-                self._write_frame(frame)
+                try:
+                    sent = os_sock.send(frame)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    self._abort()
+                    raise self.protocol.close_exc from exc
+                if sent < len(frame):
+                    self._finish_write(frame, sent)
                 return
         self._send_raw(message)
 
@@ -458,27 +487,20 @@ class ClientConnection:
             raise self.protocol.close_exc from None
         self._flush()
 
-    def _write_frame(self, frame: bytes) -> None:
-        """Write one frame with no lock held and no write under way.
+    def _finish_write(self, frame: bytes, sent: int) -> None:
+        """Write what the hot path's one non-blocking send() left of ``frame``.
 
-        One non-blocking send() on the OS socket usually takes it all: nothing
-        yielded, so no other greenlet's frame can have come between. Whatever it left
-        is written under the lock, which is still free for the same reason.
+        send() took no lock: nothing yielded between checking that no write was
+        under way and the send() on the OS socket, so no other greenlet's frame can
+        have come between. The lock is still free for the same reason; taking it now
+        keeps others out while the rest waits for room in the socket.
         """
-        try:
-            sent = self._os_sock.send(frame)  # type: ignore[union-attr]
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            self._abort()
-            raise self.protocol.close_exc from exc
-        if sent < len(frame):
-            with self._write_lock:
-                try:
-                    self._sock.sendall(memoryview(frame)[sent:])
-                except OSError as exc:
-                    self._abort()
-                    raise self.protocol.close_exc from exc
+        with self._write_lock:
+            try:
+                self._sock.sendall(memoryview(frame)[sent:])
+            except OSError as exc:
+                self._abort()
+                raise self.protocol.close_exc from exc
 
     def _flush(self) -> None:
         out = self.protocol.data_to_send()
