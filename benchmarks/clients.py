@@ -74,17 +74,23 @@ class BlockingClient:
 
 class GeventWS(BlockingClient):
     """geventws; ``zlib="stdlib"`` forces the stdlib zlib where zlib-ng is installed
-    (``geventws (stdlib zlib)``), as websocket-client runs with and without wsaccel."""
+    (``geventws (stdlib zlib)``), as websocket-client runs with and without wsaccel;
+    ``level=6`` compresses at zlib's default level, as websockets does (``geventws
+    (level 6)``), instead of geventws's default 5: the same work, level for level."""
 
     concurrency = "gevent"
     supports_deflate = True
 
-    def __init__(self, zlib: str = "auto") -> None:
+    def __init__(self, zlib: str = "auto", level: Optional[int] = None) -> None:
         import geventws
         from geventws.extensions import zlib_backend
         from geventws.plugins import get_plugin_manager
 
         self.name = "geventws" if zlib == "auto" else f"geventws ({zlib} zlib)"
+        self._options: dict[str, Any] = {}
+        if level is not None:
+            self.name = f"geventws (level {level})"
+            self._options = {"permessage-deflate": {"compress_level": level}}
         if zlib != "auto":  # "auto" leaves GEVENTWS_ZLIB its say
             zlib_backend.use(zlib)  # before any connection: each keeps the backend it started with
 
@@ -101,6 +107,7 @@ class GeventWS(BlockingClient):
             max_size=None,
             ping_interval=None,
             disable_plugins=self._disabled,
+            plugin_options=self._options,
         )
         ws.deflate = "permessage-deflate" in (ws.extensions or "")
         return ws
@@ -398,6 +405,7 @@ class Picows(AsyncClient):
 CLIENTS: dict[str, Callable[[], Any]] = {
     "geventws": GeventWS,
     "geventws (stdlib zlib)": lambda: GeventWS(zlib="stdlib"),
+    "geventws (level 6)": lambda: GeventWS(level=6),
     "websocket-client": lambda: WebsocketClient(accel=False),
     "websocket-client+wsaccel": lambda: WebsocketClient(accel=True),
     "websockets.sync": WebsocketsSync,

@@ -11,7 +11,7 @@ import pytest
 from zlib_ng import zlib_ng
 
 from geventws.extensions import zlib_backend
-from geventws.extensions.permessage_deflate import PerMessageDeflate
+from geventws.extensions.permessage_deflate import DEFAULT_COMPRESS_LEVEL, PerMessageDeflate
 from geventws.frames import Frame
 
 TEXT = b"".join(b'{"id": %d, "user": "u%d", "tags": ["a", "b"]},\n' % (i, i * 7 % 1000)
@@ -67,7 +67,7 @@ def _sent(ext: PerMessageDeflate, data: bytes) -> bytes:
 
 
 def _reference(module, bits: int, data: bytes, mem_level: int) -> bytes:
-    compressor = module.compressobj(6, zlib.DEFLATED, -bits, mem_level)
+    compressor = module.compressobj(DEFAULT_COMPRESS_LEVEL, zlib.DEFLATED, -bits, mem_level)
     out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
     assert out.endswith(b"\x00\x00\xff\xff")
     return out[:-4]
