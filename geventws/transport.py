@@ -9,8 +9,10 @@ through gevent's resolver and every wait yields to the hub.
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import ipaddress
+import os
 import ssl as ssl_module
 import urllib.parse
 from typing import Any, Optional
@@ -89,11 +91,38 @@ def _connect_tcp(host: str, port: int) -> Any:
         return gevent.socket.create_connection((host, port))
     sock = gevent.socket.socket(family, gevent.socket.SOCK_STREAM)
     try:
-        sock.connect((host, port))
+        _connect(sock, (host, port))
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
+
+
+def _connect(sock: Any, address: tuple[str, int]) -> None:
+    """Connect ``sock``, waiting in the hub only if the connection is not already made.
+
+    gevent's ``connect()`` goes through the hub once whenever the non-blocking
+    ``connect()`` answers "in progress", which it does even on loopback, where
+    the handshake has completed by the time the call returns: one more
+    ``connect()`` tells (``EISCONN``: done), saving a trip through the event loop.
+    Still in progress: gevent's ``connect()`` waits for it (and reports its error).
+    """
+    os_sock = os_socket(sock)
+    if os_sock is None:  # pragma: no cover - another gevent
+        sock.connect(address)
+        return
+    err = os_sock.connect_ex(address)
+    if err in _IN_PROGRESS:
+        err = os_sock.connect_ex(address)
+        if err == errno.EISCONN:
+            return
+    if err in _IN_PROGRESS:
+        sock.connect(address)
+    elif err:
+        raise OSError(err, os.strerror(err))
 
 
 @functools.lru_cache(maxsize=1024)
