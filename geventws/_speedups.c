@@ -72,6 +72,35 @@ done:
     return result;
 }
 
+/* A new bytes object for a frame with an n-byte payload (and a key when mask_bit
+ * is 0x80): writes the 2-10 header bytes and points *rest at what follows them. */
+static PyObject *
+new_frame(int first, Py_ssize_t n, int mask_bit, unsigned char **rest)
+{
+    Py_ssize_t hlen = n < 126 ? 2 : n < 65536 ? 4 : 10;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, hlen + (mask_bit ? 4 : 0) + n);
+    unsigned char *out;
+    int k;
+
+    if (result == NULL)
+        return NULL;
+    out = (unsigned char *)PyBytes_AS_STRING(result);
+    out[0] = (unsigned char)first;
+    if (n < 126) {
+        out[1] = (unsigned char)(mask_bit | n);
+    } else if (n < 65536) {
+        out[1] = (unsigned char)(mask_bit | 126);
+        out[2] = (unsigned char)(n >> 8);
+        out[3] = (unsigned char)n;
+    } else {
+        out[1] = (unsigned char)(mask_bit | 127);
+        for (k = 0; k < 8; k++)
+            out[2 + k] = (unsigned char)((uint64_t)n >> (56 - 8 * k));
+    }
+    *rest = out + hlen;
+    return result;
+}
+
 /* build_frame(first, data, mask=None) -> bytes: one frame in one allocation.
  *
  * first is the header's first byte (FIN | RSV | opcode); mask is a 4-byte key
@@ -88,7 +117,6 @@ build_frame(PyObject *self, PyObject *args, PyObject *kwds)
     PyObject *mask_obj = Py_None;
     Py_buffer mask = {0};
     PyObject *result = NULL;
-    Py_ssize_t n, hlen;
     unsigned char *out;
     int masked;
 
@@ -110,37 +138,15 @@ build_frame(PyObject *self, PyObject *args, PyObject *kwds)
             goto done;
         }
     }
-    n = data.len;
-    hlen = (n < 126 ? 2 : n < 65536 ? 4 : 10) + (masked ? 4 : 0);
-    result = PyBytes_FromStringAndSize(NULL, hlen + n);
+    result = new_frame(first, data.len, masked ? 0x80 : 0, &out);
     if (result == NULL)
         goto done;
-    out = (unsigned char *)PyBytes_AS_STRING(result);
-    out[0] = (unsigned char)first;
-    if (n < 126) {
-        out[1] = (unsigned char)n;
-        out += 2;
-    } else if (n < 65536) {
-        out[1] = 126;
-        out[2] = (unsigned char)(n >> 8);
-        out[3] = (unsigned char)n;
-        out += 4;
-    } else {
-        uint64_t len = (uint64_t)n;
-        int k;
-        out[1] = 127;
-        for (k = 0; k < 8; k++)
-            out[2 + k] = (unsigned char)(len >> (56 - 8 * k));
-        out += 10;
-    }
     if (masked) {
-        PyBytes_AS_STRING(result)[1] |= (char)0x80;
         memcpy(out, mask.buf, 4);
-        out += 4;
-        xor_mask_maybe_unlocked((const unsigned char *)data.buf, out, n,
+        xor_mask_maybe_unlocked((const unsigned char *)data.buf, out + 4, data.len,
                                 (const unsigned char *)mask.buf);
-    } else if (n) {
-        memcpy(out, data.buf, (size_t)n);
+    } else if (data.len) {
+        memcpy(out, data.buf, (size_t)data.len);
     }
 done:
     PyBuffer_Release(&data);
@@ -206,7 +212,6 @@ build_masked_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     long first;
     Py_buffer data;
     PyObject *result = NULL;
-    Py_ssize_t n, hlen;
     unsigned char *out;
     unsigned char key[4];
 
@@ -225,31 +230,11 @@ build_masked_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     if (take_key(key) < 0)
         goto done;
-    n = data.len;
-    hlen = (n < 126 ? 2 : n < 65536 ? 4 : 10) + 4;
-    result = PyBytes_FromStringAndSize(NULL, hlen + n);
+    result = new_frame((int)first, data.len, 0x80, &out);
     if (result == NULL)
         goto done;
-    out = (unsigned char *)PyBytes_AS_STRING(result);
-    out[0] = (unsigned char)first;
-    if (n < 126) {
-        out[1] = (unsigned char)(0x80 | n);
-        out += 2;
-    } else if (n < 65536) {
-        out[1] = 0x80 | 126;
-        out[2] = (unsigned char)(n >> 8);
-        out[3] = (unsigned char)n;
-        out += 4;
-    } else {
-        uint64_t len = (uint64_t)n;
-        int k;
-        out[1] = 0x80 | 127;
-        for (k = 0; k < 8; k++)
-            out[2 + k] = (unsigned char)(len >> (56 - 8 * k));
-        out += 10;
-    }
     memcpy(out, key, 4);
-    xor_mask_maybe_unlocked((const unsigned char *)data.buf, out + 4, n, key);
+    xor_mask_maybe_unlocked((const unsigned char *)data.buf, out + 4, data.len, key);
 done:
     PyBuffer_Release(&data);
     return result;
