@@ -197,14 +197,16 @@ class ClientConnection:
         """The close code received (1005: frame had none, 1006: no frame); ``None`` while open."""
         if not self._ended:
             return None
-        return self.protocol.close_exc.code
+        rcvd = self.protocol.close_rcvd  # what ConnectionClosed.code says, without building one
+        return 1006 if rcvd is None else rcvd.code
 
     @property
     def close_reason(self) -> Optional[str]:
         """The close reason received; ``None`` while open."""
         if not self._ended:
             return None
-        return self.protocol.close_exc.reason
+        rcvd = self.protocol.close_rcvd
+        return "" if rcvd is None else rcvd.reason
 
     def send(self, message: Union[Data, Iterable[Data]]) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
