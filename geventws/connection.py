@@ -12,7 +12,12 @@ same code (:meth:`ClientConnection._on_data`) handles what either one reads:
   not a greenlet, so an idle connection holds no greenlet and no stack.
 
 Writes from any greenlet are serialized by a lock so frames never interleave.
-Everything blocking is gevent's, so a caller blocks only its own greenlet.
+The round trip's shortcut: on plain TCP, :meth:`~ClientConnection.send` of a small
+message while nobody holds the lock writes its frame with one non-blocking
+``send()`` on the OS socket, lock-free, since nothing can switch greenlets in
+between; what the kernel does not take is finished under the lock. The
+foreground read uses the OS socket too and waits on the connection's own
+watcher. Everything blocking is gevent's, so a caller blocks only its own greenlet.
 
 Flow control: once ``max_queue`` messages wait unread, the watcher stops, so the
 kernel's buffers fill and TCP slows the server down.
