@@ -32,6 +32,7 @@ reached the socket: that is what the W3C object's ``bufferedAmount`` counts.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import ssl as ssl_module
@@ -48,6 +49,7 @@ import gevent.socket
 from gevent.hub import Waiter
 
 from . import __version__
+from .admission import host_key, one_connecting
 from .events import Pong
 from .exceptions import (
     ConnectionClosed,
@@ -816,6 +818,7 @@ def connect(
     plugins: Any = None,
     disable_plugins: Sequence[str] = (),
     plugin_options: Optional[Mapping[str, Any]] = None,
+    one_connecting_per_host: bool = False,
 ) -> ClientConnection:
     """Open a WebSocket connection to ``uri`` and return it once the handshake is done.
 
@@ -823,7 +826,9 @@ def connect(
     :class:`InvalidURI`, :class:`InvalidHandshake` (and its :class:`InvalidStatus`,
     :class:`OpenTimeout` subclasses), or ``OSError`` for a refused connection,
     DNS failure or TLS verification failure. Only ``open_timeout`` bounds the
-    whole opening: DNS, TCP, TLS, and the HTTP upgrade.
+    whole opening: DNS, TCP, TLS, and the HTTP upgrade (and, with
+    ``one_connecting_per_host``, the wait for other connections to the same host
+    to finish opening: RFC 6455 §4.1, see :mod:`geventws.admission`).
     """
     parsed = _parse_uri(uri)
     if compression not in ("deflate", None):
@@ -864,15 +869,20 @@ def connect(
     stream: Any = None
     timer.start()
     try:
-        stream = open_stream(parsed, ssl=ssl, server_hostname=server_hostname, proxy=proxy,
-                             sock=sock)
-        _send_all(stream, handshake.request_bytes())
-        result: Optional[HandshakeResult] = None
-        while result is None:
-            data = stream.recv(_RECV_SIZE)
-            result = handshake.receive_data(data)
-            if result is None and not data:  # pragma: no cover - receive_data raises
-                raise InvalidHandshake("connection closed during the opening handshake")
+        admitted: Any = contextlib.nullcontext()
+        if one_connecting_per_host:
+            key = host_key(parsed.host, parsed.port, resolve=proxy is None and sock is None)
+            admitted = one_connecting(key)
+        with admitted:
+            stream = open_stream(parsed, ssl=ssl, server_hostname=server_hostname, proxy=proxy,
+                                 sock=sock)
+            _send_all(stream, handshake.request_bytes())
+            result: Optional[HandshakeResult] = None
+            while result is None:
+                data = stream.recv(_RECV_SIZE)
+                result = handshake.receive_data(data)
+                if result is None and not data:  # pragma: no cover - receive_data raises
+                    raise InvalidHandshake("connection closed during the opening handshake")
         extensions = negotiation.accept(result)
         protocol = Protocol(Role.CLIENT, max_size=max_size, extensions=extensions,
                             observer=negotiation.frame_observer())

@@ -24,7 +24,7 @@ import h11
 from .exceptions import InvalidHandshake, InvalidStatus
 from .uri import WebSocketURI
 
-__all__ = ["open_stream", "os_socket"]
+__all__ = ["literal_family", "open_stream", "os_socket"]
 
 _RECV_SIZE = 65536
 
@@ -86,7 +86,7 @@ def _connect_tcp(host: str, port: int) -> Any:
     gevent's default resolver runs ``getaddrinfo`` in its thread pool, a thread
     handoff per connection that an address needs no answer from.
     """
-    family = _literal_family(host)
+    family = literal_family(host)
     if family is None:
         return gevent.socket.create_connection((host, port))
     sock = gevent.socket.socket(family, gevent.socket.SOCK_STREAM)
@@ -126,7 +126,7 @@ def _connect(sock: Any, address: tuple[str, int]) -> None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _literal_family(host: str) -> Optional[int]:
+def literal_family(host: str) -> Optional[int]:
     """``AF_INET``/``AF_INET6`` for an IP literal, ``None`` for a name (or a scoped IPv6
     address, whose scope getaddrinfo fills in). Cached: parsing one costs microseconds
     and a process connects to the same few hosts over and over."""

@@ -148,7 +148,8 @@ class WebSocket(EventTarget, metaclass=_ReadOnlyConstants):
     ``options`` are :func:`~geventws.connect`'s keywords (``additional_headers``,
     ``open_timeout``, ``ssl``, ``compression`` ...); ``protocols`` replaces its
     ``subprotocols``. Raises :class:`DOMException` ``SyntaxError`` for a bad URL or
-    protocol list, ``TypeError`` for an unknown option.
+    protocol list, ``TypeError`` for an unknown option. As in browsers, connections
+    to one host open one at a time (``one_connecting_per_host``, on unless given).
     """
 
     CONNECTING = 0
@@ -169,7 +170,8 @@ class WebSocket(EventTarget, metaclass=_ReadOnlyConstants):
         if "subprotocols" in options:
             raise TypeError("pass subprotocols as the protocols argument")
         _CONNECT_OPTIONS.bind(self._url, **options)  # unknown keywords: TypeError now
-        self._options = options
+        # Browsers open one connection at a time per host (RFC 6455 §4.1; WPT constructor/014).
+        self._options = {"one_connecting_per_host": True, **options}
         self._ready_state = WebSocket.CONNECTING
         self._buffered_amount = 0
         self._binary_type = "blob"

@@ -37,13 +37,13 @@ def test_refused_ip_literal_raises_oserror():
         ("256.0.0.1", None),
     ],
 )
-def test_literal_family_is_cached_per_host(host, family):
-    from geventws.transport import _literal_family
+def testliteral_family_is_cached_per_host(host, family):
+    from geventws.transport import literal_family
 
-    assert _literal_family(host) == family
-    hits = _literal_family.cache_info().hits
-    assert _literal_family(host) == family
-    assert _literal_family.cache_info().hits == hits + 1
+    assert literal_family(host) == family
+    hits = literal_family.cache_info().hits
+    assert literal_family(host) == family
+    assert literal_family.cache_info().hits == hits + 1
 
 
 def test_invalid_uri_raises_every_time_despite_the_parse_cache():

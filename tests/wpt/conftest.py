@@ -21,6 +21,8 @@ as well as its code, and write raw bytes (``echo_raw``). Paths:
 ``/remote-close``          close at once with ``?code=&reason=`` (no code: empty close frame)
 ``/drop``                  end TCP right after the handshake, with no close frame
 ``/sleep_10_v13``          never answer the handshake (up to 10 s)
+``/handshake_sleep``       answer the handshake after ``?delay=`` seconds (``handshake_sleep_1``);
+                           ``max_handshaking`` counts how many waited at once
 ``/wrong_accept_key``      answer 101 with a wrong ``Sec-WebSocket-Accept``
 """
 
@@ -140,6 +142,8 @@ class WPTServer:
         self.scheme = "wss" if ssl_context is not None else "ws"
         kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
         self._server = gevent.server.StreamServer(("127.0.0.1", 0), self._handle, **kwargs)
+        self.handshaking = 0
+        self.max_handshaking = 0
 
     def url(self, path: str = "/") -> str:
         return f"{self.scheme}://127.0.0.1:{self._server.server_port}{path}"
@@ -175,6 +179,13 @@ class WPTServer:
         if path == "/sleep_10_v13":
             gevent.sleep(10)
             return
+        if path == "/handshake_sleep":
+            self.handshaking += 1
+            self.max_handshaking = max(self.max_handshaking, self.handshaking)
+            try:
+                gevent.sleep(float(dict(urllib.parse.parse_qsl(query)).get("delay", "1")))
+            finally:
+                self.handshaking -= 1
         offered = parse_header_list([v for n, v in headers if n == "sec-websocket-protocol"])
         selected = None
         if path == "/handshake_protocols" and offered:

@@ -297,3 +297,30 @@ def test_uppercase_scheme_and_host(wpt, record, upper):
 def test_same_sub_protocol_twice():
     """WPT constructor/021.html."""
     syntax_error("ws://127.0.0.1:1/", ["foobar", "foobar"])
+
+
+def test_serialize_establish_a_connection(wpt):
+    """WPT constructor/014.html (RFC 6455 §4.1): four sockets to one host, whose handshake
+    takes a while, open one after another, each once the one before it is open."""
+    import time
+
+    import gevent
+
+    delay = 0.25
+    wpt.max_handshaking = 0
+    opened: list[tuple[int, float]] = []
+    closed: list[int] = []
+    sockets = []
+    for i in range(4):
+        ws = WebSocket(wpt.url(f"/handshake_sleep?delay={delay}"))
+        ws.onopen = lambda event, i=i, ws=ws: (opened.append((i, time.monotonic())), ws.close())
+        ws.onclose = lambda event, i=i: closed.append(i)
+        ws.onerror = lambda event: pytest.fail("error event")
+        sockets.append(ws)
+    with gevent.Timeout(10):
+        for ws in sockets:
+            assert ws.wait_closed(10)
+    assert sorted(i for i, _ in opened) == [0, 1, 2, 3] and sorted(closed) == [0, 1, 2, 3]
+    times = [t for _, t in opened]
+    assert all(later - earlier >= delay * 0.95 for earlier, later in zip(times, times[1:]))
+    assert wpt.max_handshaking == 1
