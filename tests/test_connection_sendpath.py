@@ -162,3 +162,11 @@ def test_recv_without_timeout_is_woken_when_the_connection_is_aborted():
             else:  # pragma: no cover
                 raise AssertionError("recv() returned a message")
     assert ws._sock.fileno() == -1
+
+
+def test_the_core_suite_runs_geventws_as_shipped(echo_server):
+    """tests/conftest.py leaves installed third-party plugins out of core tests, so a
+    plain connection here takes the hot paths, as it does for users without them."""
+    with geventws.connect(echo_server.url, compression=None, ping_interval=None) as ws:
+        assert ws._os_sock is not None
+        assert ws.protocol._plain

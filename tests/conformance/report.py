@@ -27,13 +27,18 @@ SECTIONS = {
 }
 
 
-def run_one(server: FuzzingServer, case_id: str, timeout: float = 120.0) -> CaseResult:
-    """Run ``case_id`` with the geventws agent and return the fuzzer's grade."""
+def run_one(server: FuzzingServer, case_id: str, timeout: float = 120.0,
+            options: Optional[dict[str, object]] = None) -> CaseResult:
+    """Run ``case_id`` with the geventws agent and return the fuzzer's grade.
+
+    ``options`` are more ``connect()`` options (the tests add a tracing plugin with them).
+    """
     server.expect(case_id)
     offers = getattr(server.case_classes[case_id], "CLIENT_OFFERS", None)
     try:
         run_case(server.case_url(case_id),
-                 options=deflate_options(offers) if offers is not None else None)
+                 options={**(deflate_options(offers) if offers is not None else {}),
+                          **(options or {})})
     except Exception as exc:  # the agent failed to connect: the fuzzer may have no result
         result: Optional[CaseResult] = server.wait_result(case_id, 5)
         if result is None:
