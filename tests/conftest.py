@@ -11,24 +11,14 @@ from geventws.server import EchoServer
 
 @pytest.fixture(autouse=True)
 def geventws_as_shipped() -> Iterator[None]:
-    """Run each core test with geventws as shipped: its own permessage-deflate plugin,
-    not the third-party ones the test environment also installs (CI installs the
-    example plugins of ``plugins/``, whose tests live there). A tracing plugin, as
-    the example metrics plugin is, turns the fast paths off for every connection,
-    which would leave them untested here. Tests that want plugins pass them
-    (``plugins=``) or register them themselves."""
-    from geventws import plugins
+    """Each core test runs geventws as shipped (see ``tests/shipped.py``): a tracing
+    plugin installed beside it would leave the fast paths untested here. Tests that
+    want plugins pass them (``plugins=``) or register them themselves."""
+    from tests.shipped import leave_out_installed_plugins
 
-    pm = plugins.get_plugin_manager()
-    third_party = [(name, pm.get_plugin(name)) for name, (dist, _) in list(plugins._dists.items())
-                   if dist != "geventws" and pm.get_plugin(name) is not None]
-    for _, plugin in third_party:
-        pm.unregister(plugin)
+    restore = leave_out_installed_plugins()
     yield
-    if plugins.get_plugin_manager() is pm:  # a test may have made a fresh manager
-        for name, plugin in third_party:
-            if not pm.has_plugin(name):
-                pm.register(plugin, name=name)
+    restore()
 
 
 @pytest.fixture
