@@ -117,3 +117,18 @@ def test_a_single_frame_read_after_buffered_bytes_goes_the_general_way():
     p.receive_data(first[1:] + frame(2, b"two"))
     p.receive_data(frame(1, b"three"))
     assert p.events_received() == ["one", b"two", "three"]
+
+
+@given(messages=st.lists(st.one_of(st.text(max_size=200), st.binary(max_size=300)), max_size=10),
+       cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=12))
+def test_any_split_of_a_stream_gives_its_messages(messages, cuts):
+    """Reads that are whole frames (the hot path), parts of frames and several frames at
+    once, in any mix, give the messages in order."""
+    wire = b"".join(frame(1, m.encode()) if isinstance(m, str) else frame(2, m)
+                    for m in messages)
+    points = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
+    p = Protocol(max_size=None)
+    for start, end in zip(points, points[1:]):
+        p.receive_data(wire[start:end])
+    assert p.events_received() == messages
+    assert p.close_sent is None
