@@ -99,6 +99,7 @@ class _WriteLock:
 class _Aborted(Exception):
     """Thrown into a foreground reader waiting on the socket that _abort() closed."""
 
+
 #: What a socket in non-blocking mode raises when it has nothing to give yet.
 _WOULD_BLOCK = (BlockingIOError, ssl_module.SSLWantReadError, ssl_module.SSLWantWriteError)
 
@@ -165,7 +166,7 @@ class ClientConnection:
         self._close_timer: Any = None
         self._watcher = self._hub.loop.io(sock.fileno(), 1)
         # The OS socket under a plain TCP one: the hot path's reads and writes skip
-        # gevent's wrapper (see _write_frame, _read_foreground). None for TLS, and when
+        # gevent's wrapper (see send, _read_foreground). None for TLS, and when
         # plugins watch the bytes, whose hooks may switch greenlets mid-write.
         self._trace_bytes = negotiation is not None and negotiation.observes_bytes
         self._os_sock = None if self._trace_bytes else os_socket(sock)
