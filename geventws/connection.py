@@ -246,8 +246,7 @@ class ClientConnection:
                 except BlockingIOError:
                     sent = 0
                 except OSError as exc:
-                    self._abort()
-                    raise self.protocol.close_exc from exc
+                    raise self._write_failed() from exc
                 if sent < len(frame):
                     self._finish_write(frame, sent)
                 return
@@ -509,8 +508,12 @@ class ClientConnection:
             try:
                 self._sock.sendall(memoryview(frame)[sent:])
             except OSError as exc:
-                self._abort()
-                raise self.protocol.close_exc from exc
+                raise self._write_failed() from exc
+
+    def _write_failed(self) -> ConnectionClosed:
+        """The socket refused a write: abort the connection; return what to raise."""
+        self._abort()
+        return self.protocol.close_exc
 
     def _flush(self) -> None:
         out = self.protocol.data_to_send()
@@ -523,8 +526,7 @@ class ClientConnection:
             for chunk in out:
                 _send_all(sock, chunk)
         except OSError as exc:
-            self._abort()
-            raise self.protocol.close_exc from exc
+            raise self._write_failed() from exc
 
     def _fail(self, code: int, reason: str) -> None:
         with self._write_lock:
@@ -649,12 +651,9 @@ class ClientConnection:
                 self._flush_locked()
         messages = self._messages
         for event in protocol.events_received():
-            kind = type(event)
-            if kind is str or kind is bytes:
-                messages.append(event)
-            elif kind is Pong:
-                self._pong(event.data)  # type: ignore[union-attr]
-            elif isinstance(event, (str, bytes)):  # a subclass, from an extension
+            if type(event) is Pong:
+                self._pong(event.data)
+            elif isinstance(event, (str, bytes)):
                 messages.append(event)
         if self._waiters and messages:
             self._wake(len(messages))
