@@ -35,6 +35,7 @@ __all__ = [
     "apply_mask",
     "build_frame",
     "build_masked_frame",
+    "frame_buffers",
     "is_valid_close_code",
     "new_mask",
     "serialize_frame",
@@ -139,10 +140,12 @@ class Close(NamedTuple):
 _pack_h = struct.Struct("!BB").pack
 _pack_h16 = struct.Struct("!BBH").pack
 _pack_h64 = struct.Struct("!BBQ").pack
+# Payloads up to this size are joined to their header: one write beats two.
+JOIN_LIMIT = 4096
 # A masked payload is copied anyway (to mask it): up to this size it is masked
 # straight into the frame, so the frame is one send() (and one wake-up of the peer),
 # not two. Extensions' frames take this path: a compressed 64 KiB message is ~10 KiB.
-_JOIN_MASKED = 65535
+JOIN_MASKED = 65535
 
 
 def frame_header(first: int, length: int, mask_bit: int) -> bytes:
@@ -157,10 +160,7 @@ def frame_header(first: int, length: int, mask_bit: int) -> bytes:
 def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
     """Encode ``frame`` as a list of buffers to write in order (header, then payload).
 
-    Clients must mask (``mask=True``), servers must not. A frame of up to 4 KiB,
-    or a masked one of up to 64 KiB (such as a compressed message), is one buffer
-    built in one go: one write. A larger payload is its own buffer (unmasked:
-    written without a copy; masked: exactly the message's size, see protocol.py).
+    Clients must mask (``mask=True``), servers must not. See :func:`frame_buffers`.
     """
     first = (
         (0x80 if frame.fin else 0)
@@ -169,10 +169,24 @@ def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
         | (0x10 if frame.rsv3 else 0)
         | frame.opcode
     )
-    data = frame.data
-    if len(data) <= 4096 or (mask and len(data) <= _JOIN_MASKED):
-        return [build_masked_frame(first, data) if mask else build_frame(first, data)]
+    return frame_buffers(first, frame.data, mask)
+
+
+def frame_buffers(first: int, data: Buffer, mask: bool) -> list[bytes]:
+    """The buffers of one frame, to write in order; ``first`` is FIN|RSV|opcode.
+
+    A frame of up to 4 KiB, or a masked one of up to 64 KiB (such as a compressed
+    message), is one buffer built in one go: one write. A larger payload is its own
+    buffer: unmasked, written without a copy; masked, exactly the message's size, so
+    an echo-like exchange reuses the block the last received message freed (a
+    header-sized difference made malloc take fresh pages).
+    """
+    n = len(data)
     if mask:
+        if n <= JOIN_MASKED:
+            return [build_masked_frame(first, data)]
         key = new_mask()
-        return [frame_header(first, len(data), 0x80) + key, apply_mask(data, key)]
-    return [frame_header(first, len(data), 0), bytes(data)]
+        return [frame_header(first, n, 0x80) + key, apply_mask(data, key)]
+    if n <= JOIN_LIMIT:
+        return [build_frame(first, data)]
+    return [frame_header(first, n, 0), data if isinstance(data, bytes) else bytes(data)]

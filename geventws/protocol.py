@@ -39,14 +39,14 @@ from .exceptions import (
 )
 from .extensions.base import Extension
 from .frames import (
-    _JOIN_MASKED,
+    JOIN_LIMIT,
+    JOIN_MASKED,
     Close,
     Frame,
     apply_mask,
     build_frame,
     build_masked_frame,
-    frame_header,
-    new_mask,
+    frame_buffers,
     serialize_frame,
 )
 
@@ -56,8 +56,6 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 
 Data = Union[bytes, bytearray, memoryview]
 
-# Payloads up to this size are joined to their header: one write beats two.
-_JOIN_LIMIT = 4096
 # Unmasked frames from this size on that arrive in pieces are assembled from their
 # payload pieces alone: one allocation and copy instead of two (join, then slice),
 # which also keeps malloc from handing megabytes back to the OS between messages.
@@ -245,7 +243,7 @@ class Protocol:
                 self.state is State.OPEN
                 and not self._sending_fragments
                 and not self._out
-                and len(data) <= _JOIN_MASKED
+                and len(data) <= JOIN_MASKED
             ):
                 return build_masked_frame(0x81 if text else 0x82, data)
             return None
@@ -255,7 +253,7 @@ class Protocol:
             or self._out
             or self.extensions
             or self.observer is not None
-            or len(data) > _JOIN_LIMIT
+            or len(data) > JOIN_LIMIT
         ):
             return None
         return build_frame(0x81 if text else 0x82, data)
@@ -272,21 +270,7 @@ class Protocol:
         # Hot path: no extension, the frame built in one go (C: one allocation).
         if self.observer is not None:
             self.observer.frame_sent(Frame(opcode, bytes(data), fin))
-        first = opcode | 0x80 if fin else opcode
-        if self._mask and len(data) <= _JOIN_MASKED:
-            self._out.append(build_masked_frame(first, data))
-        elif len(data) <= _JOIN_LIMIT:
-            self._out.append(build_frame(first, data))
-        elif self._mask:
-            # Large: the masked payload in a buffer of its own, exactly the message's
-            # size. An echo-like exchange then reuses the block the last received
-            # message freed; a header-sized difference made malloc take fresh pages.
-            key = new_mask()
-            self._out.append(frame_header(first, len(data), 0x80) + key)
-            self._out.append(apply_mask(data, key))
-        else:
-            self._out.append(frame_header(first, len(data), 0))
-            self._out.append(data if isinstance(data, bytes) else bytes(data))
+        self._out.extend(frame_buffers(opcode | 0x80 if fin else opcode, data, self._mask))
 
     def send_ping(self, data: Data = b"") -> None:
         """Send a ping (payload at most 125 bytes)."""
