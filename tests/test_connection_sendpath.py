@@ -43,15 +43,6 @@ def test_partial_sends_are_completed(echo_server):
 # -- the plain-TCP hot path: frames written with no lock when the socket takes them whole
 
 
-def _no_installed_plugins() -> list[str]:
-    """Names of the installed third-party plugins: a byte-tracing one (the example
-    metrics plugin is one) turns the hot path off, which these tests are about."""
-    from geventws.plugins import get_plugin_manager
-
-    return [name for name, _ in get_plugin_manager().list_name_plugin()
-            if name != "permessage-deflate"]
-
-
 class _ByteTracer:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
@@ -65,8 +56,7 @@ def test_plain_tcp_takes_the_hot_path_and_tls_or_byte_tracing_does_not(echo_serv
     import geventws.transport
 
     messages = ("x" * 32, b"\x00" * 4096, "é" * 3000)
-    with geventws.connect(echo_server.url, compression=None, ping_interval=None,
-                          disable_plugins=_no_installed_plugins()) as ws:
+    with geventws.connect(echo_server.url, compression=None, ping_interval=None) as ws:
         assert ws._os_sock is not None  # the OS socket under the gevent one
         for message in messages:
             ws.send(message)
@@ -119,7 +109,7 @@ def test_concurrent_senders_on_a_full_socket_never_interleave_frames():
         sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_SNDBUF, 4096)
         sock.connect((host, int(port)))
         ws = geventws.connect(url, sock=sock, compression=None, ping_interval=None,
-                              close_timeout=1, disable_plugins=_no_installed_plugins())
+                              close_timeout=1)
         assert ws._os_sock is not None
 
         def sender(n):
